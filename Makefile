@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: install test sync-check export clean-nbs readme demo docs experiments bench
+.PHONY: install test sync-check export demo docs
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,19 @@ export: install
 	$(BIN)/nbdev-export
 	$(PY) tools/readme.py
 
+## The first command of the README: the DRMM and the supervised-only baseline on the 8x8 digits with 50 labels.
+DEMO_EPOCHS ?= 30
+DEMO_ARGS = --dataset digits --n-labeled 50 --epochs $(DEMO_EPOCHS) --seed 0 --device cpu --resume --overwrite
+demo: install
+	$(BIN)/drmm-train $(DEMO_ARGS) --out runs/demo/drmm
+	$(BIN)/drmm-train $(DEMO_ARGS) --supervised-only --out runs/demo/supervised
+	@$(PY) -c "from drmm_nb.cli import compare_runs; compare_runs(['runs/demo/drmm', 'runs/demo/supervised'])"
+
 test: sync-check
-	$(BIN)/nbdev-test --n_workers 2 --timing
+	$(BIN)/nbdev-test --n-workers 2 --timing
 	$(BIN)/pytest -q tests
+
+## Documentation site in _docs/: nbdev-docs where Quarto is installed, else a static site from nbdev's
+## processed notebooks rendered by nbconvert, with MathJax shipped inside _docs/ (tools/build_docs.py).
+docs: install
+	$(PY) tools/build_docs.py

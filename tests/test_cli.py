@@ -1,0 +1,91 @@
+"""`drmm-train` as a user runs it: a real process, killed with SIGKILL in the middle of an epoch, then resumed."""
+import json, os, signal, subprocess, sys, time
+from pathlib import Path
+import pytest
+
+EXE = Path(sys.executable).with_name('drmm-train')
+ARGS = ['--dataset', 'digits', '--epochs', '3', '--device', 'cpu', '--seed', '3']
+TIMING = {'elapsed_s'}
+
+
+def run(args, **kw):
+    return subprocess.run([str(EXE), *args], capture_output=True, text=True, timeout=600, **kw)
+
+
+def epochs(path):
+    m = json.loads((path/'metrics.json').read_text())
+    return m, [{k: v for k, v in row.items() if k not in TIMING | {'train_loss_smooth'}} for row in m['epochs']]
+
+
+@pytest.fixture(scope='module')
+def reference(tmp_path_factory):
+    out = tmp_path_factory.mktemp('ref')/'run'
+    r = run(ARGS + ['--out', str(out)])
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def test_kill_9_mid_epoch_then_resume_matches(reference, tmp_path):
+    out = tmp_path/'run'
+    p = subprocess.Popen([str(EXE), *ARGS, '--out', str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 300
+    while time.time() < deadline:  # wait for the first epoch's checkpoint, then kill during the second epoch
+        m = out/'metrics.json'
+        if m.exists() and len(json.loads(m.read_text())['epochs']) >= 1: break
+        assert p.poll() is None, p.stderr.read().decode()
+        time.sleep(0.05)
+    time.sleep(0.4)
+    assert p.poll() is None, 'the run ended before it could be killed mid-epoch'
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    m, rows = epochs(out)
+    assert m['status'] == 'running' and len(rows) == 1
+    r = run(ARGS + ['--out', str(out), '--resume'])
+    assert r.returncode == 0, r.stderr
+    assert 'Resuming' in r.stdout
+    (m_ref, rows_ref), (m_res, rows_res) = epochs(reference), epochs(out)
+    assert m_res['status'] == 'finished'
+    assert m_res['final']['test_error'] == m_ref['final']['test_error']
+    assert m_res['final']['test_loss'] == pytest.approx(m_ref['final']['test_loss'], abs=1e-6)
+    assert len(rows_res) == len(rows_ref) == 3
+    for a, b in zip(rows_res, rows_ref):
+        assert a.keys() == b.keys()
+        for k in a: assert a[k] == pytest.approx(b[k], abs=1e-6), (k, a[k], b[k])
+    assert m_res['labeled'] == m_ref['labeled']
+
+
+def test_finished_run_is_not_overwritten(reference):
+    before = (reference/'metrics.json').read_text()
+    r = run(ARGS + ['--out', str(reference)])
+    assert r.returncode == 2
+    assert 'already holds a finished run' in r.stderr and '--overwrite' in r.stderr
+    assert (reference/'metrics.json').read_text() == before
+
+
+def test_metrics_json_schema(reference):
+    m = json.loads((reference/'metrics.json').read_text())
+    cfg = m['config']
+    for k in ('dataset', 'data_dir', 'n_labeled', 'arch', 'epochs', 'schedule', 'lr', 'alpha_h', 'alpha_rc', 'alpha_kl',
+              'alpha_nn', 'kl', 'seed', 'supervised_only', 'device', 'out', 'resume'):
+        assert k in cfg, k
+    assert cfg['n_labeled'] == 50 and cfg['arch'] == 'conv_tiny' and cfg['alpha_kl'] == 1.0
+    assert m['labeled']['seed'] == 3 and len(m['labeled']['indices']) == 50
+    assert 0 <= m['final']['test_error'] <= 1
+    assert m['wall_time_s'] > 0 and 'torch' in m['versions']
+    assert (reference/'reconstructions.png').stat().st_size > 1000
+
+
+@pytest.mark.parametrize('args,message', [
+    (['--n-labeled', '55'], 'is not a multiple of n_classes=10'),
+    (['--n-labeled', '5'], 'n_classes'),
+    (['--n-labeled', '100000'], 'larger than the training set'),
+    (['--dataset', 'mnist', '--data-dir', '/nonexistent'], '/nonexistent'),
+    (['--arch', 'conv_large'], 'conv_large cannot take 8x8'),
+    (['--epochs', '0'], '--epochs must be at least 1'),
+])
+def test_bad_input_is_refused_before_training(tmp_path, args, message):
+    out = tmp_path/'run'
+    r = run(['--dataset', 'digits', '--device', 'cpu', '--out', str(out), *args])
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert message in r.stderr, r.stderr
+    assert not (out/'checkpoint.pt').exists()
