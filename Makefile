@@ -42,3 +42,17 @@ test: sync-check
 ## processed notebooks rendered by nbconvert, with MathJax shipped inside _docs/ (tools/build_docs.py).
 docs: install
 	$(PY) tools/build_docs.py
+
+## A named grid of drmm-train runs (digits, fashion_mnist, paper): results/NAME/*/metrics.json, table.md, curves.
+## Finished runs are skipped; `make experiments NAME=digits` after an interruption continues where it stopped.
+.PHONY: experiments bench
+NAME ?= digits
+EXPERIMENT_ARGS ?=
+experiments: install
+	nice -n 10 $(BIN)/drmm-experiments run $(NAME) --quiet $(EXPERIMENT_ARGS)
+	$(BIN)/drmm-experiments curves $(NAME)
+
+## Cost of a DRMM training step against the plain network's (CPU, 1 thread), batch assembly, peak memory.
+BENCH_ARGS ?=
+bench: install
+	$(PY) bench/step.py $(BENCH_ARGS)

@@ -18,10 +18,10 @@ from fastai.data.load import DataLoader
 from fastai.data.core import DataLoaders
 
 # %% auto #0
-__all__ = ['DIGIT_CLASSES', 'FASHION_MNIST_DIR', 'MNIST_FILES', 'FASHION_CLASSES', 'CIFAR_FILES', 'DATASETS', 'ImageArrays',
-           'check_arrays', 'from_arrays', 'load_digits', 'read_idx', 'default_data_dir', 'load_mnist',
-           'load_fashion_mnist', 'load_svhn', 'load_cifar10', 'load_dataset', 'labeled_subset', 'ImageTensors',
-           'channel_stats', 'PlainDL', 'PairedDL', 'DRMMDataLoaders', 'drmm_dataloaders']
+__all__ = ['DIGIT_CLASSES', 'FASHION_MNIST_DIR', 'MNIST_FILES', 'FASHION_CLASSES', 'CIFAR_FILES', 'DATASETS', 'SYNTHETIC_SIZES',
+           'ImageArrays', 'check_arrays', 'from_arrays', 'load_digits', 'read_idx', 'default_data_dir', 'load_mnist',
+           'load_fashion_mnist', 'load_svhn', 'load_cifar10', 'load_synthetic', 'load_dataset', 'labeled_subset',
+           'ImageTensors', 'channel_stats', 'PlainDL', 'PairedDL', 'DRMMDataLoaders', 'drmm_dataloaders']
 
 # %% ../nbs/04_data.ipynb #0fc60f5e
 class ImageArrays(NamedTuple):
@@ -271,7 +271,9 @@ def load_cifar10(data_dir=None, # `cifar-10-batches-py` or its parent folder; de
                        *batches[5], classes=names)
 
 # %% ../nbs/04_data.ipynb #19e24f90
-DATASETS = ('digits', 'fashion_mnist', 'mnist', 'svhn', 'cifar10')
+DATASETS = ('digits', 'fashion_mnist', 'mnist', 'svhn', 'cifar10', 'synthetic', 'synthetic_small')
+SYNTHETIC_SIZES = {'synthetic': (50_000, 10_000), # (n_train, n_test) of the paper's rendered set (Sec. 5.4)
+                   'synthetic_small': (10_000, 2_000)} # the same renderer at a fifth of the size, for CPUs
 _LOADERS = {'fashion_mnist': load_fashion_mnist, 'mnist': load_mnist, 'svhn': load_svhn, 'cifar10': load_cifar10}
 
 def _download(name:str, root:Path):
@@ -283,14 +285,24 @@ def _download(name:str, root:Path):
         else: {'mnist': tvd.MNIST, 'fashion_mnist': tvd.FashionMNIST, 'cifar10': tvd.CIFAR10}[name](
             str(root), train=train, download=True)
 
-def load_dataset(name:str, # one of `DATASETS`: 'digits', 'fashion_mnist', 'mnist', 'svhn', 'cifar10'
+def load_synthetic(name:str='synthetic', # a key of `SYNTHETIC_SIZES`: 'synthetic' (50K/10K) or 'synthetic_small' (10K/2K)
+                   data_dir=None, # the render is cached in `data_dir/synthetic`; default `default_data_dir()/synthetic`
+                  )->ImageArrays:
+    "The rendered set of Sec. 5.4 (`drmm_nb.synthetic.make_synthetic`, seed 0) as `ImageArrays`, without its nuisance values."
+    from drmm_nb.synthetic import make_synthetic  # here, not at the top: the renderer's notebook comes later
+    if name not in SYNTHETIC_SIZES: raise ValueError(f"Unknown synthetic set {name!r}: use one of {tuple(SYNTHETIC_SIZES)}.")
+    s = make_synthetic(*SYNTHETIC_SIZES[name], cache_dir=Path(data_dir or default_data_dir()).expanduser()/'synthetic')
+    return ImageArrays(s.x_train, s.y_train, s.x_test, s.y_test, list(s.classes))
+
+def load_dataset(name:str, # one of `DATASETS`: 'digits', 'fashion_mnist', 'mnist', 'svhn', 'cifar10', 'synthetic', 'synthetic_small'
                  data_dir=None, # where the files are; default: Debian's folder for Fashion-MNIST if it holds them, else `default_data_dir()`
                  download:bool=False, # fetch missing files with torchvision (needs the network)
                 )->ImageArrays:
-    "The data set `name` as `ImageArrays`; 'digits' is embedded, the others are read from `data_dir`."
+    "The data set `name` as `ImageArrays`; 'digits' is embedded, 'synthetic*' rendered (and cached), the others read from `data_dir`."
     name = name.lower().replace('-', '_')
     if name not in DATASETS: raise ValueError(f"Unknown data set {name!r}: use one of {DATASETS}.")
     if name == 'digits': return load_digits()
+    if name in SYNTHETIC_SIZES: return load_synthetic(name, data_dir)
     if data_dir is None:
         in_debian = name == 'fashion_mnist' and _find(FASHION_MNIST_DIR, (), MNIST_FILES, gz=True)
         data_dir = FASHION_MNIST_DIR if in_debian else default_data_dir()

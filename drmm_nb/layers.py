@@ -63,6 +63,11 @@ class Switches:
     a:Tensor|None # ReLU mask (bool, at the conv output's resolution); None for the class layer, which has no ReLU
     t:Tensor|None # argmax indices of max-pooling; None when the layer does not max-pool
     size:tuple # spatial size (h, w) before pooling
+    h:Tensor|None = None # the ReLU's (detached) output, `a == (h > 0)`: lets `down` mask without converting `a`
+
+    def __setattr__(self, k, v):
+        if k == 'a': object.__setattr__(self, 'h', None)  # a new mask makes the kept ReLU output stale
+        object.__setattr__(self, k, v)
 
 @dataclass
 class Latents:
@@ -73,7 +78,7 @@ class Latents:
     def repeat_interleave(self, n:int)->Latents:
         "Each image's latents repeated `n` times (to render every class for every image)."
         rep = lambda t: None if t is None else t.repeat_interleave(n, dim=0)
-        return Latents(rep(self.input), [Switches(rep(s.a), rep(s.t), s.size) for s in self.switches])
+        return Latents(rep(self.input), [Switches(rep(s.a), rep(s.t), s.size, rep(s.h)) for s in self.switches])
 
 # %% ../nbs/02_layers.ipynb #f211aeb2
 class DRMMLayer(nn.Module):
@@ -97,20 +102,25 @@ class DRMMLayer(nn.Module):
     def up(self, h:Tensor)->tuple:
         "Bottom-up: returns the layer's output and its `Switches`."
         v = self.bn(F.conv2d(h, self.weight, padding=self.padding))
-        a = None
+        a = out = None
         if self.act:
             a = v > 0
             v = F.leaky_relu(v, self.leak) if self.leak else F.relu(v)
+            if not self.leak: out = v.detach()  # kept by autograd for the next conv anyway: no extra memory
         size, t = tuple(v.shape[-2:]), None
         if isinstance(self.pool, MaxPool): v, t = F.max_pool2d(v, self.pool.size, return_indices=True)
         elif isinstance(self.pool, MeanPool): v = v.mean((-2, -1), keepdim=True)
-        return v, Switches(a, t, size)
+        return v, Switches(a, t, size, out)
 
     def down(self, z:Tensor, s:Switches)->Tensor:
         "Top-down (Eq. 13): undo pooling through $t$, mask by $a$, render with the transposed templates."
         if isinstance(self.pool, MaxPool): z = F.max_unpool2d(z, s.t, self.pool.size, output_size=s.size)
-        elif isinstance(self.pool, MeanPool): z = z.expand(*z.shape[:2], *s.size) / (s.size[0] * s.size[1])
-        if s.a is not None: z = z * s.a if not self.leak else torch.where(s.a, z, self.leak * z)
+        elif isinstance(self.pool, MeanPool): z = (z / (s.size[0] * s.size[1])).expand(*z.shape[:2], *s.size)
+        if s.a is None: pass
+        elif self.leak: z = torch.where(s.a, z, self.leak * z)
+        # z * a, computed as the ReLU's own backward kernel from its float output: no bool -> float conversion
+        elif s.h is not None and s.h.dtype == z.dtype: z = torch.ops.aten.threshold_backward(z, s.h, 0.)
+        else: z = z * s.a
         z = F.conv_transpose2d(z, self.weight, padding=self.padding)
         return self.td_bn(z) if self.td_bn is not None else z
 

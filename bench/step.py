@@ -1,0 +1,183 @@
+"""Cost of one DRMM training step against the plain network's, batch assembly, and peak memory of a Fashion-MNIST run.
+
+    python bench/step.py                      # CPU, 1 thread, ConvSmall 28x28 and ConvLarge 32x32, batch 100
+    python bench/step.py --quick              # a few steps (a smoke test)
+    python bench/step.py --profile            # also torch.profiler's table of one DRMM step per architecture
+    python bench/step.py --device cuda --bf16 --channels-last --compile
+
+DRMM step: bottom-up, top-down from the hard classes, the four losses with Table 6's weights, backward, optimizer step.
+Plain step: the same model, bottom-up, cross-entropy on the labeled half, backward, optimizer step.
+"""
+from __future__ import annotations
+import argparse, contextlib, json, os, resource, statistics, subprocess, sys, time
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from drmm_nb.layers import ARCHS
+from drmm_nb.losses import ALPHAS, drmm_objective
+
+CASES = (('conv_small', (1, 28, 28)), ('conv_large', (3, 32, 32)))
+
+
+def sync(device):
+    if device.type == 'cuda': torch.cuda.synchronize(device)
+
+
+def make_steps(arch, shape, args, device):
+    "A DRMM training step and a plain training step on the same model, optimizer and batch."
+    torch.manual_seed(0)
+    model = ARCHS[arch](n_in=shape[0]).to(device)
+    x = torch.randn(args.bs, *shape, device=device)
+    y = torch.cat([torch.randint(0, 10, (args.bs // 2,)), torch.full((args.bs // 2,), -1)]).to(device)
+    if args.channels_last:
+        model = model.to(memory_format=torch.channels_last); x = x.contiguous(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), 1e-4)
+    amp = (lambda: torch.autocast(device.type, torch.bfloat16)) if args.bf16 else contextlib.nullcontext
+    alphas = ALPHAS[arch]
+
+    def drmm_loss(x, y):
+        logits, latents = model.bottom_up(x)
+        return drmm_objective(model, logits.float(), latents, y, **alphas).total
+
+    def plain_loss(x, y):
+        return F.cross_entropy(model.bottom_up(x)[0].float(), y, ignore_index=-1)
+
+    if args.compile: drmm_loss, plain_loss = torch.compile(drmm_loss), torch.compile(plain_loss)
+
+    def step(loss_fn):
+        def f():
+            opt.zero_grad(set_to_none=True)
+            with amp(): loss = loss_fn(x, y)
+            loss.backward(); opt.step()
+        return f
+    model.train()
+    return step(drmm_loss), step(plain_loss)
+
+
+def median_times(fns, n, warmup, device):
+    "Median seconds of each function in `fns`, timed interleaved (so that load on the machine hits both alike)."
+    for f in fns:
+        for _ in range(warmup): f()
+    ts = [[] for _ in fns]
+    for _ in range(n):
+        for f, t in zip(fns, ts):
+            sync(device); t0 = time.perf_counter(); f(); sync(device); t.append(time.perf_counter() - t0)
+    return [statistics.median(t) for t in ts]
+
+
+def fashion_arrays(quick):
+    "Fashion-MNIST from disk if it is there (else random images of its shape)."
+    from drmm_nb.data import load_dataset, from_arrays, FASHION_CLASSES
+    for d in (os.environ.get('FASHION_MNIST_DIR'), '.devdata/fashion-mnist', None):
+        try: return load_dataset('fashion_mnist', d), 'Fashion-MNIST'
+        except FileNotFoundError: pass
+    r = np.random.default_rng(0)
+    n = 6000 if quick else 60000
+    return from_arrays(r.integers(0, 256, (n, 28, 28), dtype=np.uint8), r.integers(0, 10, n),
+                       r.integers(0, 256, (1000, 28, 28), dtype=np.uint8), r.integers(0, 10, 1000),
+                       classes=FASHION_CLASSES), 'random images of Fashion-MNIST\'s shape'
+
+
+def batch_time(device, n_batches):
+    "Seconds to assemble one paired batch (100 images: 50 labeled + 50 unlabeled) of Fashion-MNIST, and the data's name."
+    from drmm_nb.data import drmm_dataloaders
+    arrays, what = fashion_arrays(n_batches < 100)
+    dls = drmm_dataloaders(arrays, n_labeled=100, bs=100, seed=0, device=device)
+    it = iter(dls.train); next(it)  # the epoch's index permutation is drawn here, once per epoch
+    ts = []
+    for _ in range(n_batches):
+        sync(device); t0 = time.perf_counter(); next(it); sync(device); ts.append(time.perf_counter() - t0)
+    per_epoch = time.perf_counter()
+    next(iter(dls.train)); per_epoch = time.perf_counter() - per_epoch  # a new epoch: permutation + first batch
+    return statistics.median(ts), per_epoch / len(dls.train), what
+
+
+PEAK_SCRIPT = r'''
+import resource, sys, torch
+torch.set_num_threads(int(sys.argv[2]))
+from fastai.callback.training import ShortEpochCallback
+from drmm_nb.data import drmm_dataloaders
+sys.path.insert(0, 'bench'); from step import fashion_arrays
+from drmm_nb.learner import drmm_learner
+arrays, what = fashion_arrays(False)
+dls = drmm_dataloaders(arrays, n_labeled=100, bs=100, seed=0, device=sys.argv[3])
+learn = drmm_learner(dls)
+learn.fit(1, 1e-3, cbs=ShortEpochCallback(float(sys.argv[1])))
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, len(arrays.x_train), what)
+'''
+
+
+def peak_rss(pct, threads, device):
+    "Peak RSS (MiB) of a process that loads Fashion-MNIST and trains the DRMM for `pct` of an epoch, with its test pass."
+    here = os.path.dirname(os.path.abspath(__file__))
+    r = subprocess.run([sys.executable, '-c', PEAK_SCRIPT, str(pct), str(threads), device], capture_output=True,
+                       text=True, cwd=os.path.dirname(here), timeout=1800)
+    if r.returncode: raise RuntimeError(r.stderr[-2000:])
+    mib, n, what = r.stdout.strip().splitlines()[-1].split(' ', 2)
+    return float(mib), int(n), what
+
+
+def profile(fn, label, device):
+    from torch.profiler import profile as prof, ProfilerActivity
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == 'cuda' else [])
+    with prof(activities=acts) as p:
+        for _ in range(5): fn()
+    key = 'self_cuda_time_total' if device.type == 'cuda' else 'self_cpu_time_total'
+    print(f"\n== profile of 5 {label} steps, top ops by self time")
+    print(p.key_averages().table(sort_by=key, row_limit=18))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--device', default='cpu')
+    p.add_argument('--threads', type=int, default=1, help='torch CPU threads (recorded; 1 makes CPU timings stable)')
+    p.add_argument('--bs', type=int, default=100)
+    p.add_argument('--steps', type=int, default=30, help='timed steps of each kind (median reported)')
+    p.add_argument('--warmup', type=int, default=5)
+    p.add_argument('--bf16', action='store_true', help='bf16 autocast')
+    p.add_argument('--channels-last', action='store_true')
+    p.add_argument('--compile', action='store_true', help='torch.compile the two loss functions')
+    p.add_argument('--profile', action='store_true', help="print torch.profiler's table of the DRMM step")
+    p.add_argument('--quick', action='store_true', help='a few steps, a short memory run (smoke test)')
+    p.add_argument('--no-memory', action='store_true', help='skip the peak-memory run')
+    p.add_argument('--arch', action='append', choices=[a for a, _ in CASES], help='only these architectures')
+    p.add_argument('--json', default=None, help='also write the numbers to this file')
+    a = p.parse_args(argv)
+    if a.quick: a.steps, a.warmup = 3, 1
+    torch.set_num_threads(a.threads)
+    device = torch.device(a.device)
+    opts = ' '.join(k for k in ('bf16', 'channels_last', 'compile') if getattr(a, k)) or 'fp32'
+    print(f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}), "
+          f"threads {torch.get_num_threads()}, batch {a.bs}, {opts}, torch {torch.__version__}, median of {a.steps} steps")
+    out = dict(device=str(device), threads=torch.get_num_threads(), bs=a.bs, options=opts, steps=a.steps, cases={},
+               loadavg_at_start=os.getloadavg()[0], cpus=os.cpu_count())
+    step_s = None
+    for arch, shape in CASES:
+        if a.arch and arch not in a.arch: continue
+        drmm, plain = make_steps(arch, shape, a, device)
+        td, tp = median_times([drmm, plain], a.steps, a.warmup, device)
+        print(f"{arch:10s} {shape[1]}x{shape[2]}: DRMM step {1e3 * td:8.2f} ms   plain step {1e3 * tp:8.2f} ms   "
+              f"ratio {td / tp:.2f}", flush=True)
+        out['cases'][arch] = dict(drmm_ms=1e3 * td, plain_ms=1e3 * tp, ratio=td / tp)
+        if arch == 'conv_small': step_s = td
+        if a.profile: profile(drmm, f'{arch} DRMM', device); profile(plain, f'{arch} plain', device)
+    if step_s is not None:
+        tb, te, what = batch_time(device, 20 if a.quick else 200)
+        print(f"batch assembly (Fashion-MNIST, 50+50 images): {1e3 * tb:.3f} ms per batch = {100 * tb / step_s:.2f}% of "
+              f"a conv_small DRMM step (with the per-epoch shuffle spread over the epoch: {100 * te / step_s:.2f}%); "
+              f"data: {what}", flush=True)
+        out['batch'] = dict(ms=1e3 * tb, pct_of_step=100 * tb / step_s, epoch_start_pct=100 * te / step_s, data=what)
+    if not a.no_memory:
+        pct = 0.01 if a.quick else 0.05
+        mib, n, what = peak_rss(pct, a.threads, a.device)
+        print(f"peak RSS of a short Fashion-MNIST DRMM run ({what}, {n} training images, {pct:.0%} of an epoch + "
+              f"the test pass, {a.device}): {mib:.0f} MiB", flush=True)
+        out['peak_rss_mib'] = mib
+    if a.json:
+        with open(a.json, 'w') as f: json.dump(out, f, indent=1)
+    return out
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,107 @@
+"""Table 5 and Figure 4 (Sec. 5.4): DRMM vs. the plain network on the rendered set, and the linear decoding of nuisance variables.
+
+Trains four runs with `drmm_nb.cli.train` (the `drmm-train` CLI), one at a time:
+DRMM semi-supervised and the same architecture supervised-only (`--supervised-only`), each at two N_L,
+into `runs/synthetic/<run>/` (git-ignored), copies each `metrics.json` to `results/synthetic/<run>/metrics.json`,
+then decodes slant, tilt, x, y and depth from every layer of every run (10 principal components, 10 equal-frequency
+bins, logistic regression) and writes `results/synthetic/decoding.json`.
+
+The decoder is fitted on the first half of the rendered test images and scored on the second half: no image the
+networks were trained on is used, and fitted and scored images are disjoint.
+
+    python experiments/synthetic_decoding.py --device cpu  # the CPU scale (committed results): 27 min wall, ~22 CPU-min, 1 thread
+    python experiments/synthetic_decoding.py --paper    # the paper's scale, for a GPU machine (not run here)
+
+Finished runs are skipped, unfinished ones resumed (`--resume`), so the script can be stopped and restarted.
+"""
+from __future__ import annotations
+import argparse, json, shutil, sys, time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# The CPU scale: 10K train / 2K test rendered images (a fifth of the paper's), ConvSmall (its global mean-pool takes 32x32),
+# N_L in {1K, 10K} as the analogues of the paper's {4K, 50K} (a fifth of the training set, and all of it), a few epochs.
+CPU = dict(dataset='synthetic_small', arch='conv_small', n_labeled=(1000, 10000), epochs=5, schedule='one_cycle',
+           extra=[], max_dim=16384)
+# The paper's scale (Sec. 5.4, Table 5): 50K + 10K images, the 9-layer ConvLarge of the CIFAR-10 experiments,
+# N_L in {4K, 50K}, 500 epochs with the paper's schedule (SGD, lr 0.2 decaying exponentially to 1e-4).
+PAPER = dict(dataset='synthetic', arch='conv_large', n_labeled=(4000, 50000), epochs=500, schedule='paper',
+             extra=[], max_dim=16384)
+
+def run_name(kind:str, n_labeled:int)->str: return f"{kind}_nl{n_labeled}"
+
+def train_argv(cfg:dict, kind:str, n_labeled:int, out:Path, device:str)->list:
+    "The `drmm-train` arguments of one run."
+    argv = ['--dataset', cfg['dataset'], '--arch', cfg['arch'], '--n-labeled', str(n_labeled), '--epochs', str(cfg['epochs']),
+            '--schedule', cfg['schedule'], '--seed', '0', '--device', device, '--out', str(out), *cfg['extra']]
+    return argv + (['--supervised-only'] if kind == 'plain' else [])
+
+def finished(path:Path)->bool:
+    return path.exists() and json.loads(path.read_text()).get('status') == 'finished'
+
+def train_all(cfg:dict, runs_dir:Path, results_dir:Path, device:str):
+    "Train the four runs one after the other (skip finished ones, resume unfinished ones); copy their metrics."
+    from drmm_nb.cli import train
+    for n_l in cfg['n_labeled']:
+        for kind in ('drmm', 'plain'):
+            name = run_name(kind, n_l); out = runs_dir/name
+            if not (finished(out/'metrics.json') and (out/'model.pkl').exists()):
+                argv = train_argv(cfg, kind, n_l, out, device)
+                if (out/'checkpoint.pt').exists(): argv.append('--resume')
+                print(f"== drmm-train {' '.join(argv)}", flush=True)
+                train(argv)
+            (results_dir/name).mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(out/'metrics.json', results_dir/name/'metrics.json')
+
+def decode_all(cfg:dict, runs_dir:Path, results_dir:Path, n_components:int=10, n_bins:int=10):
+    "Decode every nuisance variable from every layer of every run; write `decoding.json`."
+    import numpy as np, torch
+    from fastai.learner import load_learner
+    from drmm_nb.data import SYNTHETIC_SIZES, default_data_dir
+    from drmm_nb.synthetic import make_synthetic, NUISANCE_NAMES
+    from drmm_nb.decoding import decoding_table
+    from drmm_nb.nuisance import drmm_layer_outputs
+    syn = make_synthetic(*SYNTHETIC_SIZES[cfg['dataset']], cache_dir=default_data_dir()/'synthetic')  # what training read
+    n = len(syn.x_test); fit, score = slice(0, n//2), slice(n//2, n)
+    nu = {k: np.asarray(syn.nuisance_test[k]) for k in NUISANCE_NAMES}
+    out = dict(config={k: v for k, v in cfg.items() if k != 'extra'}, n_components=n_components, n_bins=n_bins,
+               split=dict(fit=[0, n//2], score=[n//2, n], of='test images'), runs={})
+    for n_l in cfg['n_labeled']:
+        for kind in ('drmm', 'plain'):
+            name = run_name(kind, n_l); t0 = time.time()
+            if not finished(runs_dir/name/'metrics.json'): print(f"== {name} has not finished: not decoded", flush=True); continue
+            learn = load_learner(runs_dir/name/'model.pkl', cpu=True)
+            acts = drmm_layer_outputs(learn.model, syn.x_test, tfm=learn.dls.valid.normalise, max_dim=cfg['max_dim'])
+            tab = decoding_table({l: (a[fit], a[score]) for l, a in acts.items()},
+                                 {k: v[fit] for k, v in nu.items()}, {k: v[score] for k, v in nu.items()}, n_components, n_bins)
+            m = json.loads((runs_dir/name/'metrics.json').read_text())
+            out['runs'][name] = dict(kind=kind, n_labeled=n_l, test_error=m['final']['test_error'],
+                                     layers=tab.layers, dims={l: int(a.shape[1]) for l, a in acts.items()},
+                                     nuisances=tab.nuisances, error=tab.error.round(4).tolist(), chance=tab.chance.round(4).tolist())
+            print(f"== decoded {name} in {time.time() - t0:.0f} s\n{tab}", flush=True)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    (results_dir/'decoding.json').write_text(json.dumps(out, indent=1))
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('--paper', action='store_true', help="the paper's scale (ConvLarge, 50K + 10K, 500 epochs): for a GPU machine")
+    p.add_argument('--epochs', type=int, default=None, help='override the number of epochs')
+    p.add_argument('--device', default='auto', help="'auto', 'cpu', 'cuda', ...")
+    p.add_argument('--threads', type=int, default=1, help='torch CPU threads')
+    p.add_argument('--runs', default=None, help='run directory (default runs/synthetic, or runs/synthetic_paper with --paper)')
+    p.add_argument('--results', default=None, help='results directory (default results/synthetic, or results/synthetic_paper)')
+    p.add_argument('--skip-train', action='store_true', help='only decode finished runs')
+    a = p.parse_args(argv)
+    import torch; torch.set_num_threads(a.threads)
+    cfg = dict(PAPER if a.paper else CPU)
+    if a.epochs: cfg['epochs'] = a.epochs
+    sub = 'synthetic_paper' if a.paper else 'synthetic'
+    runs_dir, results_dir = Path(a.runs or ROOT/'runs'/sub), Path(a.results or ROOT/'results'/sub)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    if not a.skip_train: train_all(cfg, runs_dir, results_dir, a.device)
+    decode_all(cfg, runs_dir, results_dir)
+    print(f"== done in {time.time() - t0:.0f} s", flush=True)
+
+if __name__ == '__main__': main(sys.argv[1:])

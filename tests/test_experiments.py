@@ -1,0 +1,68 @@
+"""`drmm-experiments` as a user runs it (a real process on a tiny grid), the table generator on fixture files, and the
+benchmark script's smoke run."""
+import json, subprocess, sys
+from pathlib import Path
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXE = Path(sys.executable).with_name('drmm-experiments')
+
+
+def run(args, **kw):
+    return subprocess.run([str(EXE), *args], capture_output=True, text=True, timeout=900, cwd=kw.pop('cwd', ROOT), **kw)
+
+
+def fixture(path, seed, err, variant, sup=False, n_labeled=50):
+    path.mkdir(parents=True)
+    rec = dict(status='finished', config=dict(dataset='digits', n_labeled=n_labeled, seed=seed, epochs=4,
+                                              supervised_only=sup), final=dict(test_error=err), wall_time_s=12.,
+               epochs=[dict(epoch=i, error_rate=err, h=1., rc=.5, kl=-.1, nn=0.) for i in range(4)],
+               runner=dict(variant=variant, threads=1))
+    (path/'metrics.json').write_text(json.dumps(rec))
+
+
+def test_table_from_fixture_files(tmp_path):
+    g = tmp_path/'results'/'fx'
+    for s, (e_sup, e_ent) in enumerate([(.12, .04), (.10, .06), (.14, .05)]):
+        fixture(g/f'sup-s{s}', s, e_sup, 'supervised', sup=True)
+        fixture(g/f'ent-s{s}', s, e_ent, 'entropy')
+    (g/'broken').mkdir(); (g/'broken'/'metrics.json').write_text(json.dumps(dict(status='running')))
+    r = run(['table', 'fx', '--results', str(tmp_path/'results')])
+    assert r.returncode == 0, r.stderr
+    lines = (g/'table.md').read_text().splitlines()
+    assert lines[2] == '| digits | 50 | supervised | 12.00 ± 2.00 | 3 | 4 | 12 |  |'
+    assert lines[3] == '| digits | 50 | entropy | 5.00 ± 1.00 | 3 | 4 | 12 | -7.00 (3/3) |'
+    t = json.loads((g/'table.json').read_text())
+    assert t['n_runs'] == 6 and [row['n'] for row in t['rows']] == [3, 3]
+    r = run(['curves', 'fx', '--results', str(tmp_path/'results')])
+    assert r.returncode == 0, r.stderr
+    assert (g/'curves-digits-nl50.png').stat().st_size < 100_000
+
+
+def test_run_tiny_grid_then_skip(tmp_path):
+    args = ['run', 'digits', '--only', 'digits-nl50-supervised-s[01]', '--set', 'epochs=1', '--quiet',
+            '--results', str(tmp_path/'res'), '--runs', str(tmp_path/'runs')]
+    r = run(args)
+    assert r.returncode == 0, r.stderr
+    assert 'digits: 2 done, 0 skipped, 0 not started' in r.stdout
+    m = json.loads((tmp_path/'res'/'digits'/'digits-nl50-supervised-s1'/'metrics.json').read_text())
+    assert m['status'] == 'finished' and m['config']['epochs'] == 1 and m['runner']['threads'] == 1
+    assert not (tmp_path/'res'/'digits'/'digits-nl50-supervised-s1'/'checkpoint.pt').exists()
+    assert (tmp_path/'res'/'digits'/'table.md').exists()
+    r = run(args)
+    assert 'digits: 0 done, 2 skipped, 0 not started' in r.stdout
+
+
+def test_overrides_refuse_the_committed_results(tmp_path):
+    r = run(['run', 'digits', '--set', 'epochs=1'], cwd=tmp_path)
+    assert r.returncode == 2 and 'write them elsewhere' in r.stderr
+
+
+def test_bench_quick_prints_ratios():
+    r = subprocess.run([sys.executable, 'bench/step.py', '--quick', '--bs', '20', '--no-memory'], capture_output=True,
+                       text=True, timeout=900, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    lines = [l for l in r.stdout.splitlines() if ' ratio ' in l]
+    assert [l.split()[0] for l in lines] == ['conv_small', 'conv_large'], r.stdout
+    assert all(float(l.split('ratio')[1]) > 0 for l in lines)
+    assert 'batch assembly' in r.stdout
