@@ -109,7 +109,8 @@ def check_site(nbs:Path, out:Path):
         assert not ext, f"{name} loads from the network: {ext}"
         assert 'cdn' not in ' '.join(scripts).lower()
         # show_doc sections for the exported API
-        missing = set(exported_names(nb)) - showdoc_headings(page)
+        heads = showdoc_headings(page)  # a method added with @patch is headed `Class.method`
+        missing = {n for n in exported_names(nb) if not any(h == n or h.endswith('.' + n) for h in heads)}
         assert not missing, f"{name}: no show_doc section for {sorted(missing)}"
         # title and subtitle from the notebook
         title = re.search(r'<header><h1>(.*?)</h1>', page)
