@@ -34,12 +34,12 @@ def test_kill_9_mid_epoch_then_resume_matches(reference, tmp_path):
         if m.exists() and len(json.loads(m.read_text())['epochs']) >= 1: break
         assert p.poll() is None, p.stderr.read().decode()
         time.sleep(0.05)
-    time.sleep(0.4)
+    # within 50 ms of epoch 0's checkpoint: the process is inside epoch 1 (epochs take ~0.3 s on an idle core or more)
     assert p.poll() is None, 'the run ended before it could be killed mid-epoch'
     os.kill(p.pid, signal.SIGKILL)
     p.wait()
     m, rows = epochs(out)
-    assert m['status'] == 'running' and len(rows) == 1
+    assert m['status'] == 'running' and 1 <= len(rows) < 3, (m['status'], len(rows))
     r = run(ARGS + ['--out', str(out), '--resume'])
     assert r.returncode == 0, r.stderr
     assert 'Resuming' in r.stdout
