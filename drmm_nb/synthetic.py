@@ -14,36 +14,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import matplotlib.pyplot as plt
+from .data import read_idx, FASHION_MNIST_DIR, FASHION_CLASSES as FASHION_MNIST_CLASSES
 
 # %% auto #0
-__all__ = ['Sources', 'FASHION_MNIST_DIR', 'FASHION_MNIST_CLASSES', 'DEFAULT_LIGHT', 'NUISANCE_NAMES', 'RENDER_VERSION',
-           'DEFAULT_CACHE_DIR', 'read_idx', 'fashion_mnist_sources', 'digits_sources', 'object_pose', 'render',
-           'NuisanceRanges', 'sample_nuisance', 'SyntheticArrays', 'render_uint8', 'make_synthetic', 'show_samples',
-           'plot_sweeps']
+__all__ = ['Sources', 'DEFAULT_LIGHT', 'NUISANCE_NAMES', 'RENDER_VERSION', 'DEFAULT_CACHE_DIR', 'fashion_mnist_sources',
+           'digits_sources', 'object_pose', 'render', 'NuisanceRanges', 'sample_nuisance', 'SyntheticArrays',
+           'render_uint8', 'make_synthetic', 'show_samples', 'plot_sweeps']
 
 # %% ../nbs/09_synthetic.ipynb #d7acfbfc
 Sources = namedtuple('Sources', 'images labels classes')
 Sources.__doc__ = "Planar textures to render: `images` uint8 (M,H,W), `labels` int (M,), `classes` names."
-
-FASHION_MNIST_DIR = Path('/usr/share/datasets/fashion-mnist')  # where Debian's `dataset-fashion-mnist` installs the files
-FASHION_MNIST_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat',
-                         'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot']
-
-# %% ../nbs/09_synthetic.ipynb #8c125bda
-def read_idx(path:str|Path # an MNIST-format IDX file, optionally gzipped
-            ) -> np.ndarray:
-    "Read an IDX file (the MNIST/Fashion-MNIST format) into a numpy array."
-    path = Path(path)
-    raw = (gzip.open if path.suffix == '.gz' else open)(path, 'rb').read()
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0: raise ValueError(f"{path} is not an IDX file (bad magic number)")
-    dtypes = {0x08: '>u1', 0x09: '>i1', 0x0B: '>i2', 0x0C: '>i4', 0x0D: '>f4', 0x0E: '>f8'}
-    if raw[2] not in dtypes: raise ValueError(f"{path}: unknown IDX element type {raw[2]:#x}")
-    nd = raw[3]
-    shape = tuple(int.from_bytes(raw[4+4*i:8+4*i], 'big') for i in range(nd))
-    dt = np.dtype(dtypes[raw[2]])
-    data = np.frombuffer(raw, dt, offset=4+4*nd)
-    if data.size != int(np.prod(shape)): raise ValueError(f"{path}: header says {shape}, file holds {data.size} values")
-    return data.reshape(shape).astype(dt.newbyteorder('='))
 
 # %% ../nbs/09_synthetic.ipynb #1811ae99
 def fashion_mnist_sources(split:str='train', # 'train' (60K images) or 'test' (10K)
