@@ -48,6 +48,8 @@ def build_parser()->argparse.ArgumentParser:
     a('--render', choices=RENDER_MODES, default='hard', help='class unlabeled images render from')
     a('--reduction', choices=('mean', 'sum'), default='mean',
       help="pixel reduction of L_RC and L_NN: 'mean' (authors' code) or 'sum' (Eqs. 6 and 8 as printed)")
+    a('--ramp', type=float, default=0.,
+      help='ramp alpha_RC, alpha_KL, alpha_NN up from ~0 over this fraction of training (0: none, the paper)')
     a('--td-bn', action='store_true', help="untied BatchNorms in the top-down pass (authors' later code; paper: none)")
     a('--leak', type=float, default=0., help="ReLU negative slope (0: the paper's ReLU; 0.1: authors' later LeakyReLU)")
     a('--seed', type=int, default=0, help='seed of the labeled subset, the initialisation and the batch order')
@@ -73,6 +75,7 @@ def resolve_config(args:argparse.Namespace, img_shape:tuple)->dict:
     if cfg['lr'] is None: cfg['lr'] = 0.2 if cfg['schedule'] == 'paper' else 3e-3
     if cfg['opt'] is None: cfg['opt'] = 'sgd' if cfg['schedule'] == 'paper' else 'adam'
     if not cfg['lr'] > 0: raise ValueError(f"--lr must be positive, got {cfg['lr']}.")
+    if not 0 <= cfg['ramp'] <= 1: raise ValueError(f"--ramp is a fraction of training, in [0, 1]; got {cfg['ramp']}.")
     return cfg
 
 # %% ../nbs/06_cli.ipynb #e946deaa
@@ -150,7 +153,7 @@ def train(argv:list|None=None)->dict:
                            supervised_only=cfg['supervised_only'])
     learn = drmm_learner(dls, arch=cfg['arch'], alpha_h=cfg['alpha_h'], alpha_rc=cfg['alpha_rc'], alpha_kl=cfg['alpha_kl'],
                          alpha_nn=cfg['alpha_nn'], kl=cfg['kl'], render=cfg['render'], supervised_only=cfg['supervised_only'],
-                         td_bn=cfg['td_bn'], leak=cfg['leak'], reduction=cfg['reduction'],
+                         td_bn=cfg['td_bn'], leak=cfg['leak'], reduction=cfg['reduction'], ramp=cfg['ramp'],
                          opt_func=SGD if cfg['opt'] == 'sgd' else Adam, path=out, model_dir='.')
     if not sys.stdout.isatty(): plain_progress(learn)
     trained = {k: v for k, v in cfg.items() if k not in RUN_KEYS}

@@ -59,7 +59,7 @@ def make_grid(dataset:str, # a `drmm-train` data set
 
 # %% ../nbs/08_experiments.ipynb #01d2e931
 DIGITS_EPOCHS = 25  # one-cycle epochs of every digits run
-FASHION_EPOCHS = 5  # one-cycle epochs of every Fashion-MNIST run: ~2 h for the grid on 2 cores (measured below)
+FASHION_EPOCHS = 3  # one-cycle epochs of every Fashion-MNIST run: ~2 h for the grid on 2 cores (measured below)
 PAPER_SETS = {'mnist': (50, 100, 1000), 'svhn': (500, 1000, 2000), 'cifar10': (4000, 8000)}  # Tables 1-3
 _IMG = {'mnist': (1, 28, 28), 'svhn': (3, 32, 32), 'cifar10': (3, 32, 32)}
 

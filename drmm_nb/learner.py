@@ -45,10 +45,13 @@ class DRMMCallback(Callback):
                  kl:str='authors', # 'authors' (entropy minimisation, default) or 'eq7' (literal sign)
                  render:str='hard', # unlabeled images render from 'hard' $\hat c$ or the 'expected' class
                  reduction:str='mean', # pixel reduction of $L_{RC}$, $L_{NN}$: 'mean' (authors) or 'sum' (Eqs. 6, 8)
+                 ramp:float=0., # fraction of training over which $\alpha_{RC}, \alpha_{KL}, \alpha_{NN}$ rise from ~0; 0: none (paper)
                 ):
         if kl not in KL_KINDS: raise ValueError(f"kl={kl!r}: use one of {KL_KINDS}.")
         if render not in RENDER_MODES: raise ValueError(f"render={render!r}: use one of {RENDER_MODES}.")
         if reduction not in ('mean', 'sum'): raise ValueError(f"reduction={reduction!r}: use 'mean' or 'sum'.")
+        if not (isinstance(ramp, (int, float)) and 0 <= ramp <= 1):
+            raise ValueError(f"ramp={ramp!r}: the fraction of training to ramp the unsupervised weights over must be in [0, 1].")
         for k, v in dict(alpha_h=alpha_h, alpha_rc=alpha_rc, alpha_kl=alpha_kl, alpha_nn=alpha_nn).items():
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
                 raise ValueError(f"{k}={v!r}: loss weights must be finite numbers >= 0.")
@@ -58,6 +61,12 @@ class DRMMCallback(Callback):
 
     @property
     def alphas(self)->dict: return dict(alpha_h=self.alpha_h, alpha_rc=self.alpha_rc, alpha_kl=self.alpha_kl, alpha_nn=self.alpha_nn)
+
+    def ramp_weight(self)->float:
+        "Multiplier of $\\alpha_{RC}, \\alpha_{KL}, \\alpha_{NN}$ now: $e^{-5(1-t/r)^2}$ at training progress $t < r$ = `ramp`, then 1."
+        if not self.ramp: return 1.
+        t = min(getattr(self.learn, 'pct_train', 1.) / self.ramp, 1.)
+        return math.exp(-5 * (1 - t) ** 2)
 
     def before_fit(self):
         if not isinstance(self.learn.model, DRMM):
@@ -77,7 +86,9 @@ class DRMMCallback(Callback):
     def after_pred(self):
         logits, latents = self.pred
         y = self.yb[0]
-        self.losses = drmm_objective(self.learn.model, logits, latents, y, **self.alphas,
+        w = self.ramp_weight()
+        alphas = {k: v if k == 'alpha_h' else v * w for k, v in self.alphas.items()}
+        self.losses = drmm_objective(self.learn.model, logits, latents, y, **alphas,
                                      kl=self.kl, render=self.render, reduction=self.reduction)
         self.learn.pred = logits
 
@@ -109,6 +120,7 @@ def drmm_learner(dls:DataLoaders, # from `drmm_nb.data.drmm_dataloaders`
                  kl:str='authors', # sign of $L_{KL}$: 'authors' (entropy minimisation) or 'eq7'
                  render:str='hard', # class unlabeled images render from: 'hard' or 'expected'
                  reduction:str='mean', # pixel reduction of $L_{RC}$, $L_{NN}$: 'mean' (authors) or 'sum' (Eqs. 6, 8)
+                 ramp:float=0., # ramp the unsupervised weights up over this fraction of training (0: none, the paper)
                  supervised_only:bool=False, # the baseline: labeled images only, no unsupervised terms
                  leak:float=0., # ReLU negative slope of the DRMM (0: the paper)
                  td_bn:bool=False, # untied top-down BatchNorms (authors' later code)
@@ -133,7 +145,7 @@ def drmm_learner(dls:DataLoaders, # from `drmm_nb.data.drmm_dataloaders`
     for k, v in dict(alpha_h=alpha_h, alpha_rc=alpha_rc, alpha_kl=alpha_kl, alpha_nn=alpha_nn).items():
         if v is not None: alphas[k] = v
     if supervised_only: alphas.update(alpha_rc=0., alpha_kl=0., alpha_nn=0.)
-    cbs = [DRMMCallback(**alphas, kl=kl, render=render, reduction=reduction)] + list(L(learner_kwargs.pop('cbs', None)))
+    cbs = [DRMMCallback(**alphas, kl=kl, render=render, reduction=reduction, ramp=ramp)] + list(L(learner_kwargs.pop('cbs', None)))
     learn = Learner(dls, model, loss_func=CrossEntropyLossFlat(ignore_index=-1),
                     metrics=L(metrics if metrics is not None else error_rate), cbs=cbs, **learner_kwargs)
     if mixed_precision is None: mixed_precision = torch.device(dls.device or 'cpu').type == 'cuda'
