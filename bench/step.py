@@ -94,28 +94,34 @@ def batch_time(device, n_batches):
 
 
 PEAK_SCRIPT = r'''
-import resource, sys, torch
-torch.set_num_threads(int(sys.argv[2]))
+import json, resource, sys
+def rss(): return int([l for l in open('/proc/self/status') if l.startswith('VmRSS')][0].split()[1]) / 1024
+stages = dict(python=rss())
+import torch
+torch.set_num_threads(int(sys.argv[2])); stages['import torch'] = rss()
 from fastai.callback.training import ShortEpochCallback
 from drmm_nb.data import drmm_dataloaders
 sys.path.insert(0, 'bench'); from step import fashion_arrays
 from drmm_nb.learner import drmm_learner
+stages['import fastai, drmm_nb'] = rss()
 arrays, what = fashion_arrays(False)
-dls = drmm_dataloaders(arrays, n_labeled=100, bs=100, seed=0, device=sys.argv[3])
+dls = drmm_dataloaders(arrays, n_labeled=100, bs=100, seed=0, device=sys.argv[3]); stages['data loaded'] = rss()
 learn = drmm_learner(dls)
-learn.fit(1, 1e-3, cbs=ShortEpochCallback(float(sys.argv[1])))
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, len(arrays.x_train), what)
+learn.fit(1, 1e-3, cbs=ShortEpochCallback(float(sys.argv[1]))); stages['after training + test pass'] = rss()
+print(json.dumps(dict(peak=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, n=len(arrays.x_train), what=what,
+                      stages=stages)))
 '''
 
 
 def peak_rss(pct, threads, device):
-    "Peak RSS (MiB) of a process that loads Fashion-MNIST and trains the DRMM for `pct` of an epoch, with its test pass."
+    """Peak RSS (MiB) of a process that loads Fashion-MNIST and trains the DRMM for `pct` of an epoch, with its test pass;
+    also the resident memory (MiB) after each stage."""
     here = os.path.dirname(os.path.abspath(__file__))
     r = subprocess.run([sys.executable, '-c', PEAK_SCRIPT, str(pct), str(threads), device], capture_output=True,
                        text=True, cwd=os.path.dirname(here), timeout=1800)
     if r.returncode: raise RuntimeError(r.stderr[-2000:])
-    mib, n, what = r.stdout.strip().splitlines()[-1].split(' ', 2)
-    return float(mib), int(n), what
+    d = json.loads(r.stdout.strip().splitlines()[-1])
+    return d['peak'], d['n'], d['what'], d['stages']
 
 
 def profile(fn, label, device):
@@ -170,10 +176,11 @@ def main(argv=None):
         out['batch'] = dict(ms=1e3 * tb, pct_of_step=100 * tb / step_s, epoch_start_pct=100 * te / step_s, data=what)
     if not a.no_memory:
         pct = 0.01 if a.quick else 0.05
-        mib, n, what = peak_rss(pct, a.threads, a.device)
+        mib, n, what, stages = peak_rss(pct, a.threads, a.device)
         print(f"peak RSS of a short Fashion-MNIST DRMM run ({what}, {n} training images, {pct:.0%} of an epoch + "
-              f"the test pass, {a.device}): {mib:.0f} MiB", flush=True)
-        out['peak_rss_mib'] = mib
+              f"the test pass, {a.device}): {mib:.0f} MiB; resident after " +
+              ', '.join(f"{k}: {v:.0f}" for k, v in stages.items()) + " MiB", flush=True)
+        out['peak_rss_mib'], out['rss_stages_mib'] = mib, stages
     if a.json:
         with open(a.json, 'w') as f: json.dump(out, f, indent=1)
     return out

@@ -6,7 +6,7 @@ Docs: https://drmm-nb.github.io/drmm_nb/experiments.html.md"""
 
 # %% ../nbs/08_experiments.ipynb #7f185e5b
 from __future__ import annotations
-import argparse, fnmatch, json, math, os, platform, shutil, sys, time
+import argparse, fnmatch, json, math, os, platform, re, shutil, sys, time
 from pathlib import Path
 import numpy as np
 import torch
@@ -163,8 +163,10 @@ def summarise(recs:list)->list:
                    std=float(e.std(ddof=1)) if len(e) > 1 else float('nan'),
                    epochs=sorted({r['config']['epochs'] for r in rs}), wall_s=float(np.mean([r['wall_time_s'] for r in rs])),
                    threads=sorted({r.get('runner', {}).get('threads') for r in rs}, key=str), seeds=sorted(err))
-        sup = groups.get((ds, nl, 'supervised'))
-        if sup and v != 'supervised':
+        m = re.search(r'_e\d+$', v)  # a variant run for another number of epochs: its own supervised baseline
+        base = 'supervised' + (m.group(0) if m else '')
+        sup = groups.get((ds, nl, base))
+        if sup and v != base:
             s_err = {r['config']['seed']: 100 * r['final']['test_error'] for r in sup}
             both = sorted(set(err) & set(s_err))
             d = np.array([err[s] - s_err[s] for s in both])

@@ -66,3 +66,13 @@ def test_bench_quick_prints_ratios():
     assert [l.split()[0] for l in lines] == ['conv_small', 'conv_large'], r.stdout
     assert all(float(l.split('ratio')[1]) > 0 for l in lines)
     assert 'batch assembly' in r.stdout
+
+
+def test_bench_memory_stages():
+    "The peak-memory run reports its peak and the resident memory after each stage; the peak bounds every stage."
+    sys.path.insert(0, str(ROOT/'bench'))
+    from step import peak_rss
+    peak, n, what, stages = peak_rss(0.002, 1, 'cpu')
+    assert list(stages) == ['python', 'import torch', 'import fastai, drmm_nb', 'data loaded', 'after training + test pass']
+    assert n > 0 and what
+    assert peak >= max(stages.values()) and stages['import torch'] > stages['python']
