@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The `fashion_sweep` grid (experiments/fashion_sweep.py) on the GPU machine of the `device` tool, 8 runs side by side,
 # plus the `#| gpu` notebook cells, all within GPU_SWEEP_SECONDS (default 540). What it measures lands in $OUT:
-#   env.txt, gpu_tests.log, sweep.log, results/fashion_sweep/<run>/metrics.json + table.md, partial/ (runs cut off).
+#   env.txt, gpu_tests.log, sweep.log, and sweep_results.tgz: results/fashion_sweep/<run>/metrics.json + table.md,
+#   partial/ (worker logs, runs cut off). Unpack with `tar xzf sweep_results.tgz` and copy results/fashion_sweep/ here.
 # Needs (git-ignored, sent with `carry`): .whl/ (fastai, nbdev and their pure-Python needs) and .devdata/fashion-mnist/.
 # Dry run on the CPU: GPU_SWEEP_DRY=1 bash experiments/gpu_sweep.sh  (tiny data, 1 epoch, 2 jobs)
 set -uo pipefail
@@ -33,4 +34,6 @@ mkdir -p "$OUT/partial"; cp "$RUNS"/worker*.log "$OUT/partial/" 2>/dev/null
 for m in "$RUNS"/fashion_sweep/*/metrics.json; do  # runs cut off: their epochs so far
     [ -f "$m" ] && ! grep -q '"status": "finished"' "$m" && cp "$m" "$OUT/partial/$(basename "$(dirname "$m")").json"
 done
+# the device tool returns few files and no deep folders: one archive of the results and the cut-off runs
+tar czf "$OUT/sweep_results.tgz" -C "$OUT" results partial && rm -rf "$OUT/results" "$OUT/partial"
 echo "done after $(( $(date +%s) - T0 )) s" >> "$OUT/sweep.log"
