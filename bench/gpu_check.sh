@@ -9,6 +9,7 @@
 # .devdata/fashion-mnist/ (the 4 IDX files). GPU_BENCH_CONFIGS picks benchmark configurations (comma-separated option sets;
 # an empty one is fp32). Dry run on the CPU with tiny settings: GPU_CHECK_DRY=1 bash bench/gpu_check.sh
 set -uo pipefail
+source "$(dirname "$0")/gpu_env.sh"
 OUT=${OUT:-/tmp/gpu_check_out}; mkdir -p "$OUT"
 DRY=${GPU_CHECK_DRY:-0}
 export PYTHONUNBUFFERED=1 MPLBACKEND=Agg
@@ -25,17 +26,13 @@ if [ "$DRY" = 1 ]; then
     $PY -c "from drmm_nb.experiments import write_tiny_datasets as w; w('$TINY', n_train=40, n_test=20)"
     GRID=(--data-dir "$TINY/mnist" --set n_labeled=20 --set bs=20 --set epochs=1 --only 'fashion_mnist-nl100-*-s0')
 else
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-        || { echo "wheel install failed" | tee "$OUT/env.txt"; exit 1; }
-    export PYTHONPATH=/tmp/site:$PWD PATH=/tmp/site/bin:$PATH
+    gpu_install || exit 1
     PY=python3; NBDEV_TEST=/tmp/site/bin/nbdev-test; DEV=cuda; FLAGS=(--flags gpu)
     BENCH=(--steps 30 --warmup 5)
     GRID=(--data-dir .devdata/fashion-mnist --only 'fashion_mnist-nl100-*')
 fi
 
-{ nvidia-smi 2>&1 | head -15; $PY -c "import sys, torch, fastai; print(sys.version); print('torch', torch.__version__,
-  'cuda', torch.cuda.is_available(), torch.cuda.get_device_name(0) if torch.cuda.is_available() else ''); print('fastai', fastai.__version__)"
-} >> "$OUT/env.txt" 2>&1
+gpu_env_report "$PY"
 stamp "environment read"
 
 # 1. the GPU-flagged notebook cells

@@ -6,6 +6,7 @@
 # Needs (git-ignored, sent with `carry`): .whl/ (fastai, nbdev and their pure-Python needs) and .devdata/fashion-mnist/.
 # Dry run on the CPU: GPU_SWEEP_DRY=1 bash experiments/gpu_sweep.sh  (tiny data, 1 epoch, 2 jobs)
 set -uo pipefail
+source "$(dirname "$0")/../bench/gpu_env.sh"
 OUT=${OUT:-/tmp/gpu_sweep_out}; mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 MPLBACKEND=Agg
 TOTAL=${GPU_SWEEP_SECONDS:-540}; T0=$(date +%s)
@@ -15,14 +16,11 @@ if [ "${GPU_SWEEP_DRY:-0}" = 1 ]; then
     TINY=$(mktemp -d); $PY -c "from drmm_nb.experiments import write_tiny_datasets as w; w('$TINY', n_train=40, n_test=20)"
     DATA=$TINY/mnist; SET=(--set epochs=1 --set n_labeled=20 --set bs=20); BUDGET=20; HARD=120
 else
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-        || { echo "wheel install failed" | tee "$OUT/env.txt"; exit 1; }
-    export PYTHONPATH=/tmp/site:$PWD PATH=/tmp/site/bin:$PATH
+    gpu_install || exit 1
     PY=python3; DEV=cuda; JOBS=8; THREADS=2; DATA=.devdata/fashion-mnist; SET=()
     HARD=$(( TOTAL - 25 )); BUDGET=$(( HARD - 100 )); TESTS=(nbs/05_learner.ipynb nbs/04_data.ipynb)
 fi
-{ nvidia-smi 2>&1 | head -15; $PY -c "import sys, torch, fastai; print(sys.version); print('torch', torch.__version__,
-  'cuda', torch.cuda.is_available()); print('fastai', fastai.__version__)"; } >> "$OUT/env.txt" 2>&1
+gpu_env_report "$PY"
 for nb in "${TESTS[@]}"; do  # the `#| gpu` cells (and the rest of their notebooks), beside the sweep
     ( timeout 200 /tmp/site/bin/nbdev-test --flags gpu --do-print "$nb" >> "$OUT/gpu_tests.log" 2>&1; echo "$nb rc=$?" >> "$OUT/gpu_tests.log" ) &
 done
