@@ -6,16 +6,16 @@ Docs: https://drmm-nb.github.io/drmm_nb/cli.html.md"""
 
 # %% ../nbs/06_cli.ipynb #99a0aa78
 from __future__ import annotations
-import argparse, json, os, platform, random, sys, time, warnings
+import argparse, json, math, os, platform, random, sys, time, warnings
 from pathlib import Path
 warnings.filterwarnings('ignore', message=r'.*torch\.jit\.script.*', category=FutureWarning)  # raised by an import in fastai's stack
 import numpy as np
 import torch
 from fastai.basics import *
-from .layers import ARCHS
-from .losses import ALPHAS, KL_KINDS, RENDER_MODES
+from .layers import ARCHS, UNPOOL_MODES, INIT_MODES, NN_LEVELS
+from .losses import ALPHAS, KL_KINDS, RENDER_MODES, UNSUP_MODES
 from .data import load_dataset, drmm_dataloaders
-from .learner import drmm_learner, show_reconstructions, pick_arch
+from .learner import drmm_learner, show_reconstructions, pick_arch, RC_TARGETS, PRESETS, preset_options
 
 # %% auto #0
 __all__ = ['DATASETS', 'DEFAULT_N_LABELED', 'RUN_KEYS', 'build_parser', 'resolve_config', 'atomic_save', 'versions', 'RunLogger',
@@ -50,8 +50,21 @@ def build_parser()->argparse.ArgumentParser:
       help="pixel reduction of L_RC and L_NN: 'mean' (authors' code) or 'sum' (Eqs. 6 and 8 as printed)")
     a('--ramp', type=float, default=0.,
       help='ramp alpha_RC, alpha_KL, alpha_NN up from ~0 over this fraction of training (0: none, the paper)')
-    a('--td-bn', action='store_true', help="untied BatchNorms in the top-down pass (authors' later code; paper: none)")
-    a('--leak', type=float, default=0., help="ReLU negative slope (0: the paper's ReLU; 0.1: authors' later LeakyReLU)")
+    a('--preset', choices=('paper', 'authors'), default='paper',
+      help="defaults of the options below: the paper read literally, or the authors' original code (TF port)")
+    a('--unpool', choices=UNPOOL_MODES, default=None, help="undo the global mean-pool: 'mean' (1/(h*w); paper) or 'repeat' (authors)")
+    a('--rc-target', choices=RC_TARGETS, default=None, help="L_RC reconstructs the normalised 'input' (paper) or the [0, 1] 'image' (authors)")
+    a('--td-bn', action=argparse.BooleanOptionalAction, default=None,
+      help="untied BatchNorms after every transposed conv, the image's included (authors' later MXNet code; both presets: off)")
+    a('--unsup', choices=UNSUP_MODES, default=None, help="L_RC, L_KL, L_NN on 'all' images (paper) or the 'unlabeled' half (authors)")
+    a('--nn-at', choices=NN_LEVELS, default=None, help="L_NN on the templates z (paper) or 'unpooled', before the masks (authors)")
+    a('--nn-norm', action=argparse.BooleanOptionalAction, default=None,
+      help="scale-free L_NN: each level over its template's mean square (both presets: off)")
+    a('--leak', type=float, default=None, help="ReLU negative slope (0 in both presets; 0.1: the authors' later LeakyReLU)")
+    a('--init', choices=INIT_MODES, default=None, help="template initialisation: 'kaiming' (paper preset) or 'xavier' (authors)")
+    a('--class-bias', action=argparse.BooleanOptionalAction, default=None,
+      help="class layer with a bias and no BatchNorm (authors) instead of BatchNorm (paper)")
+    a('--diag-every', type=int, default=10, help="rendering diagnostics on every k-th training batch (0: off)")
     a('--seed', type=int, default=0, help='seed of the labeled subset, the initialisation and the batch order')
     a('--supervised-only', action='store_true', help='baseline: labeled images only, no unsupervised terms')
     a('--device', default='auto', help="'auto' (cuda if available), 'cpu', 'cuda', 'cuda:1', ...")
@@ -61,7 +74,7 @@ def build_parser()->argparse.ArgumentParser:
     return p
 
 # %% ../nbs/06_cli.ipynb #34ece73f
-RUN_KEYS = ('resume', 'overwrite', 'out', 'device', 'data_dir', 'download')  # how to run, not what is trained
+RUN_KEYS = ('resume', 'overwrite', 'out', 'device', 'data_dir', 'download', 'diag_every')  # how to run, not what is trained
 
 def resolve_config(args:argparse.Namespace, img_shape:tuple)->dict:
     "The run's full configuration with every default filled in; `ValueError` for bad values."
@@ -76,6 +89,9 @@ def resolve_config(args:argparse.Namespace, img_shape:tuple)->dict:
     if cfg['opt'] is None: cfg['opt'] = 'sgd' if cfg['schedule'] == 'paper' else 'adam'
     if not cfg['lr'] > 0: raise ValueError(f"--lr must be positive, got {cfg['lr']}.")
     if not 0 <= cfg['ramp'] <= 1: raise ValueError(f"--ramp is a fraction of training, in [0, 1]; got {cfg['ramp']}.")
+    if cfg['diag_every'] < 0: raise ValueError(f"--diag-every must be >= 0 (0: off), got {cfg['diag_every']}.")
+    cfg.update(preset_options(cfg['preset'], **{k: cfg[k] for k in PRESETS}))  # every option resolved, recorded in full
+    if not 0 <= cfg['leak'] < 1: raise ValueError(f"--leak is a negative slope in [0, 1), got {cfg['leak']}.")
     return cfg
 
 # %% ../nbs/06_cli.ipynb #e946deaa
@@ -92,6 +108,11 @@ def versions()->dict:
     return dict(python=platform.python_version(), torch=torch.__version__, fastai=fastai.__version__,
                 numpy=numpy.__version__, drmm_nb=drmm_nb.__version__, platform=platform.platform())
 
+def _finite(v)->float|None:
+    "A table value as a float, or None where it is not finite (standard JSON has no NaN)."
+    v = float(v)
+    return v if math.isfinite(v) else None
+
 class RunLogger(Callback):
     "After every epoch: append the epoch's row, save the checkpoint, rewrite `metrics.json` (order after `Recorder`)."
     order = Recorder.order + 1
@@ -101,11 +122,13 @@ class RunLogger(Callback):
     def after_epoch(self):
         if self.epoch < self.start_epoch: return  # skipped while resuming
         names = list(self.recorder.metric_names)[1:-1]
-        row = dict(epoch=self.epoch, **{k: float(v) for k, v in zip(names, self.recorder.final_record)})
+        row = dict(epoch=self.epoch, **{k: _finite(v) for k, v in zip(names, self.recorder.final_record)})
         row['train_loss_smooth'] = row['train_loss']  # fastai's running average, restarted by a resume
         row['train_loss'] = self.learn.drmm.total.value  # the exact epoch mean of the objective
         row['lr'] = float(self.recorder.lrs[-1]) if self.recorder.lrs else None
         row['elapsed_s'] = self.elapsed + time.time() - self.t0
+        diag = getattr(self.learn, 'render_diagnostics', None)
+        if diag is not None and diag.epoch_stats is not None: row['diag'] = diag.epoch_stats
         self.record['epochs'].append(row)
         self.record['wall_time_s'] = row['elapsed_s']
         ckpt = dict(model=self.learn.model.state_dict(), opt=self.learn.opt.state_dict(), epoch=self.epoch,
@@ -153,7 +176,8 @@ def train(argv:list|None=None)->dict:
                            supervised_only=cfg['supervised_only'])
     learn = drmm_learner(dls, arch=cfg['arch'], alpha_h=cfg['alpha_h'], alpha_rc=cfg['alpha_rc'], alpha_kl=cfg['alpha_kl'],
                          alpha_nn=cfg['alpha_nn'], kl=cfg['kl'], render=cfg['render'], supervised_only=cfg['supervised_only'],
-                         td_bn=cfg['td_bn'], leak=cfg['leak'], reduction=cfg['reduction'], ramp=cfg['ramp'],
+                         reduction=cfg['reduction'], ramp=cfg['ramp'], preset=cfg['preset'],
+                         **{k: cfg[k] for k in PRESETS}, diagnostics=cfg['diag_every'],
                          opt_func=SGD if cfg['opt'] == 'sgd' else Adam, path=out, model_dir='.')
     if not sys.stdout.isatty(): plain_progress(learn)
     trained = {k: v for k, v in cfg.items() if k not in RUN_KEYS}

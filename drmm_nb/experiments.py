@@ -14,9 +14,10 @@ from .losses import ALPHAS
 from .learner import pick_arch
 
 # %% auto #0
-__all__ = ['VARIANTS', 'DIGITS_EPOCHS', 'FASHION_EPOCHS', 'PAPER_SETS', 'GRIDS', 'CURVE_TERMS', 'to_argv', 'make_grid',
-           'paper_grid', 'get_grid', 'run_grid', 'collect', 'summarise', 'table_md', 'write_table', 'plot_curves',
-           'build_parser', 'save_curves', 'main', 'write_tiny_datasets', 'compare', 'compare_md']
+__all__ = ['VARIANTS', 'NEGATABLE', 'DIGITS_EPOCHS', 'FASHION_EPOCHS', 'FASHION_RENDER_EPOCHS', 'RENDER_VARIANTS', 'PAPER_SETS',
+           'GRIDS', 'CURVE_TERMS', 'DIAG_TERMS', 'to_argv', 'make_grid', 'paper_grid', 'get_grid', 'run_grid',
+           'collect', 'baseline_of', 'summarise', 'table_md', 'write_table', 'plot_curves', 'diag_summary', 'diag_md',
+           'plot_diagnostics', 'build_parser', 'save_curves', 'main', 'write_tiny_datasets', 'compare', 'compare_md']
 
 # %% ../nbs/08_experiments.ipynb #0c116010
 VARIANTS = {  # name: (options that differ from the defaults, description)
@@ -27,7 +28,33 @@ VARIANTS = {  # name: (options that differ from the defaults, description)
     'rc_kl':        (dict(alpha_nn=0.), 'DRMM + KL'),
     'rc_kl_nn':     (dict(), 'DRMM + KL + NN (the full objective)'),
     'rc_kl_nn_eq7': (dict(kl='eq7'), 'DRMM + KL + NN with the literal sign of Eq. 7'),
+    # the authors' preset (their original code as its TF port shows it), and one ablation per option of it
+    'supervised_A': (dict(supervised_only=True, preset='authors'), "supervised-only, authors' preset (Xavier, biased class layer)"),
+    'entropy_A':    (dict(alpha_rc=0., alpha_nn=0., preset='authors'), "entropy minimisation only, authors' preset"),
+    'rc_kl_A':      (dict(alpha_nn=0., preset='authors'), "DRMM + KL, authors' preset"),
+    'rc_kl_nn_A':   (dict(preset='authors'), "DRMM + KL + NN, authors' preset"),
+    'entropy_A_bn': (dict(alpha_rc=0., alpha_nn=0., preset='authors', class_bias=False),
+                     "entropy only, authors' preset with the paper's class layer (BatchNorm, no bias)"),
+    'A-unpool':     (dict(preset='authors', unpool='mean'), "rc_kl_nn_A with the paper's 1/(h*w) mean-unpool"),
+    'A-target':     (dict(preset='authors', rc_target='input'), "rc_kl_nn_A reconstructing the normalised input"),
+    'A-unsup':      (dict(preset='authors', unsup='all'), "rc_kl_nn_A with the unsupervised terms on all images"),
+    'A-init':       (dict(preset='authors', init='kaiming'), "rc_kl_nn_A with Kaiming initialisation"),
+    'A-class':      (dict(preset='authors', class_bias=False), "rc_kl_nn_A with the paper's class layer (BatchNorm, no bias)"),
+    'A+tdbn':       (dict(preset='authors', td_bn=True), "rc_kl_nn_A with top-down BatchNorm at every level (MXNet code)"),
+    'A+leak':       (dict(preset='authors', leak=0.1), "rc_kl_nn_A with LeakyReLU(0.1) switches (MXNet code)"),
+    'A+nnnorm':     (dict(preset='authors', nn_norm=True), "rc_kl_nn_A with the scale-free L_NN"),
+    # the authors' preset with the paper's class layer (BatchNorm, no bias): the same ablations around that base
+    'supervised_A_bn': (dict(supervised_only=True, preset='authors', class_bias=False), "supervised-only, authors' preset, paper's class layer"),
+    'rc_kl_A_bn':   (dict(alpha_nn=0., preset='authors', class_bias=False), "DRMM + KL, authors' preset, paper's class layer"),
+    'Abn-unpool':   (dict(preset='authors', class_bias=False, unpool='mean'), "A-class with the paper's 1/(h*w) mean-unpool"),
+    'Abn-target':   (dict(preset='authors', class_bias=False, rc_target='input'), "A-class reconstructing the normalised input"),
+    'Abn-unsup':    (dict(preset='authors', class_bias=False, unsup='all'), "A-class with the unsupervised terms on all images"),
+    'Abn-init':     (dict(preset='authors', class_bias=False, init='kaiming'), "A-class with Kaiming initialisation"),
+    'Abn+tdbn':     (dict(preset='authors', class_bias=False, td_bn=True), "A-class with top-down BatchNorm at every level"),
+    'Abn+leak':     (dict(preset='authors', class_bias=False, leak=0.1), "A-class with LeakyReLU(0.1) switches"),
+    'Abn+nnnorm':   (dict(preset='authors', class_bias=False, nn_norm=True), "A-class with the scale-free L_NN"),
 }
+NEGATABLE = ('td_bn', 'class_bias', 'nn_norm')  # `drmm-train` flags with a --no- form: False overrides a preset
 
 def to_argv(opts:dict)->list:
     "`drmm-train` arguments for options `opts` (keys as in `metrics.json`'s `config`; True flags become bare switches)."
@@ -35,6 +62,7 @@ def to_argv(opts:dict)->list:
     for k, v in opts.items():
         flag = '--' + k.replace('_', '-')
         if v is True: argv.append(flag)
+        elif v is False and k in NEGATABLE: argv.append('--no-' + k.replace('_', '-'))
         elif v is False or v is None: continue
         else: argv += [flag, str(v)]
     return argv
@@ -60,6 +88,11 @@ def make_grid(dataset:str, # a `drmm-train` data set
 # %% ../nbs/08_experiments.ipynb #01d2e931
 DIGITS_EPOCHS = 25  # one-cycle epochs of every digits run
 FASHION_EPOCHS = 3  # one-cycle epochs of every Fashion-MNIST run: ~2 h for the grid on 2 cores (measured below)
+FASHION_RENDER_EPOCHS = 1  # the authors' preset on Fashion-MNIST at N_L=1000: 15 runs, ~1 h on one core
+RENDER_VARIANTS = ['supervised', 'entropy', 'rc_kl', 'rc_kl_nn', 'supervised_A', 'entropy_A', 'rc_kl_A', 'rc_kl_nn_A',
+                   'entropy_A_bn', 'A-unpool', 'A-target', 'A-unsup', 'A-init', 'A-class', 'A+tdbn', 'A+leak', 'A+nnnorm',
+                   'supervised_A_bn', 'rc_kl_A_bn', 'Abn-unpool', 'Abn-target', 'Abn-unsup', 'Abn-init', 'Abn+tdbn', 'Abn+leak',
+                   'Abn+nnnorm']
 PAPER_SETS = {'mnist': (50, 100, 1000), 'svhn': (500, 1000, 2000), 'cifar10': (4000, 8000)}  # Tables 1-3
 _IMG = {'mnist': (1, 28, 28), 'svhn': (3, 32, 32), 'cifar10': (3, 32, 32)}
 
@@ -76,10 +109,13 @@ def paper_grid(seeds:list=(0,))->list:
     return runs
 
 GRIDS = {
-    'digits': lambda: make_grid('digits', [50, 100], range(5), list(VARIANTS), epochs=DIGITS_EPOCHS),
+    'digits': lambda: make_grid('digits', [50, 100], range(5), list(VARIANTS)[:7], epochs=DIGITS_EPOCHS),  # the paper preset's
     'fashion_mnist': lambda: make_grid('fashion_mnist', [100, 1000], range(3), ['supervised', 'entropy', 'rc_kl_nn'],
                                        epochs=FASHION_EPOCHS),
     'paper': paper_grid,
+    'digits_render': lambda: make_grid('digits', [50, 100], range(5), RENDER_VARIANTS, epochs=DIGITS_EPOCHS),
+    'fashion_render': lambda: make_grid('fashion_mnist', [1000], range(3), ['supervised_A', 'entropy_A', 'rc_kl_nn_A',
+                                        'entropy_A_bn', 'A-class'], epochs=FASHION_RENDER_EPOCHS),
 }
 
 def get_grid(name:str)->list:
@@ -150,6 +186,14 @@ def collect(name:str, results='results')->list:
 
 def _variant(r:dict)->str: return r.get('runner', {}).get('variant') or ('supervised' if r['config']['supervised_only'] else '?')
 
+def baseline_of(v:str)->str:
+    "The supervised variant that `v` is paired with: same epochs suffix, same preset and class layer."
+    m = re.search(r'_e\d+$', v)  # a variant run for another number of epochs: its own supervised baseline
+    if m: return 'supervised' + m.group(0)
+    if v.startswith('Abn') or v.endswith('_A_bn') or v == 'A-class': return 'supervised_A_bn'
+    if v.startswith(('A-', 'A+')) or v.endswith('_A'): return 'supervised_A'
+    return 'supervised'
+
 def summarise(recs:list)->list:
     "Rows (dataset, n_labeled, variant, n, mean/std test error %, epochs, wall time, threads, paired difference vs supervised)."
     groups = {}
@@ -163,8 +207,7 @@ def summarise(recs:list)->list:
                    std=float(e.std(ddof=1)) if len(e) > 1 else float('nan'),
                    epochs=sorted({r['config']['epochs'] for r in rs}), wall_s=float(np.mean([r['wall_time_s'] for r in rs])),
                    threads=sorted({r.get('runner', {}).get('threads') for r in rs}, key=str), seeds=sorted(err))
-        m = re.search(r'_e\d+$', v)  # a variant run for another number of epochs: its own supervised baseline
-        base = 'supervised' + (m.group(0) if m else '')
+        base = baseline_of(v)
         sup = groups.get((ds, nl, base))
         if sup and v != base:
             s_err = {r['config']['seed']: 100 * r['final']['test_error'] for r in sup}
@@ -227,6 +270,73 @@ def plot_curves(recs:list, # records from `collect`
     fig.tight_layout()
     return fig
 
+# %% ../nbs/08_experiments.ipynb #f5010e28
+DIAG_TERMS = (('error_rate', 'test error %'), ('std_ratio', 'rendered / target std'), ('g_rc', "$L_{RC}$ grad / $L_H$'s"),
+              ('g_kl', "$L_{KL}$ grad / $L_H$'s"), ('g_nn', "$L_{NN}$ grad / $L_H$'s"), ('neg_z', 'negative template entries'))
+
+def _epoch_mean(rs:list, k:str)->np.ndarray|None:
+    "Mean over runs of column `k` per epoch (epochs all runs reached); None where the column is missing or undefined."
+    n = min(len(r['epochs']) for r in rs)
+    v = [[row.get(k) for row in r['epochs'][:n]] for r in rs]
+    if any(x is None or (isinstance(x, float) and math.isnan(x)) for row in v for x in row): return None
+    return np.mean(np.array(v, dtype=float), 0)
+
+def diag_summary(recs:list, # records from `collect`
+                 dataset:str, n_labeled:int, variants:list, # which runs, and the row order
+                 epoch:int=-1, # which epoch's diagnostics (default the last)
+                )->list:
+    "Per variant: the diagnostics of one epoch (mean over seeds) and the test error, with the smallest gradient ratio."
+    rows = []
+    for v in variants:
+        rs = [r for r in recs if _variant(r) == v and r['config']['dataset'] == dataset and r['config']['n_labeled'] == n_labeled]
+        if not rs: continue
+        row = dict(variant=v, n=len(rs), error=float(np.mean([100 * r['final']['test_error'] for r in rs])))
+        for k, _ in DIAG_TERMS[1:]:
+            vals = [r['epochs'][epoch].get(k) for r in rs]
+            row[k] = None if any(x is None for x in vals) else float(np.mean(vals))
+        g = [row[k] for k in ('g_rc', 'g_kl', 'g_nn') if row[k] is not None]
+        row['g_min'] = min(g) if g else None
+        rows.append(row)
+    return rows
+
+def diag_md(rows:list)->str:
+    "A markdown table of `diag_summary` rows."
+    f = lambda x, p=3: '' if x is None else f"{x:.{p}g}"
+    lines = ['| variant | runs | test error % | rendered/target std | $g_{RC}$ | $g_{KL}$ | $g_{NN}$ | negative $z$ |',
+             '|---|---|---|---|---|---|---|---|']
+    lines += [f"| {r['variant']} | {r['n']} | {r['error']:.2f} | {f(r['std_ratio'])} | {f(r['g_rc'])} | {f(r['g_kl'])} | "
+              f"{f(r['g_nn'])} | {f(r['neg_z'], 2)} |" for r in rows]
+    return '\n'.join(lines)
+
+def plot_diagnostics(recs:list, # records from `collect`
+                     dataset:str, n_labeled:int, # which group to draw
+                     variants:list, # variants to draw, one line each
+                     figsize=(12, 5.2)):
+    "Per epoch, mean over seeds: test error and the rendering diagnostics (scale, gradient ratios, negative templates)."
+    import matplotlib.pyplot as plt
+    recs = [r for r in recs if r['config']['dataset'] == dataset and r['config']['n_labeled'] == n_labeled]
+    fig, axs = plt.subplots(2, 3, figsize=figsize)
+    axs = axs.ravel()
+    for v in variants:
+        rs = [r for r in recs if _variant(r) == v]
+        if not rs: continue
+        for i, (ax, (k, title)) in enumerate(zip(axs, DIAG_TERMS)):
+            y = _epoch_mean(rs, k)
+            if y is None: continue
+            ax.plot(range(1, len(y) + 1), y * (100 if k == 'error_rate' else 1), label=v, lw=1.2,
+                    color=f"C{variants.index(v)}")
+            ax.set_title(title, fontsize=9); ax.tick_params(labelsize=7)
+            if k.startswith('g_'): ax.set_yscale('log')
+    for k, ax in zip([k for k, _ in DIAG_TERMS], axs):
+        if k.startswith('g_'): ax.axhline(1e-2, color='gray', lw=0.6, ls=':')
+        if k == 'std_ratio': ax.axhline(1, color='gray', lw=0.6, ls=':')
+    for ax in axs[3:]: ax.set_xlabel('epoch', fontsize=8)
+    handles, labels = axs[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc='lower center', ncol=min(len(labels), 6), fontsize=8, frameon=False)
+    fig.suptitle(f"{dataset}, $N_L$ = {n_labeled}: rendering diagnostics (mean over seeds; dotted: 1e-2 and 1)", fontsize=9)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    return fig
+
 # %% ../nbs/08_experiments.ipynb #501b3fa7
 def build_parser()->argparse.ArgumentParser:
     "The `drmm-experiments` argument parser."
@@ -260,6 +370,11 @@ def save_curves(name:str, results='results')->list:
     for ds, nl in sorted({(r['config']['dataset'], r['config']['n_labeled']) for r in recs}):
         fig = plot_curves(recs, ds, nl)
         paths.append(Path(results)/name/f'curves-{ds}-nl{nl}.png'); fig.savefig(paths[-1], dpi=60); plt.close(fig)
+        rs = [r for r in recs if (r['config']['dataset'], r['config']['n_labeled']) == (ds, nl)]
+        if any('std_ratio' in row for r in rs for row in r['epochs']):  # runs that recorded the rendering diagnostics
+            vs = [v for v in VARIANTS if any(_variant(r) == v for r in rs)]
+            fig = plot_diagnostics(rs, ds, nl, vs)
+            paths.append(Path(results)/name/f'diagnostics-{ds}-nl{nl}.png'); fig.savefig(paths[-1], dpi=60); plt.close(fig)
     return paths
 
 def main(argv:list|None=None):

@@ -12,8 +12,9 @@ from torch import nn, Tensor
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['BORDER_MODES', 'ARCHS', 'border_padding', 'Conv', 'MaxPool', 'MeanPool', 'conv_tiny_spec', 'conv_small_spec',
-           'conv_large_spec', 'Switches', 'Latents', 'DRMMLayer', 'DRMM', 'conv_tiny', 'conv_small', 'conv_large']
+__all__ = ['BORDER_MODES', 'UNPOOL_MODES', 'INIT_MODES', 'NN_LEVELS', 'ARCHS', 'border_padding', 'Conv', 'MaxPool', 'MeanPool',
+           'conv_tiny_spec', 'conv_small_spec', 'conv_large_spec', 'Switches', 'Latents', 'DRMMLayer', 'DRMM',
+           'conv_tiny', 'conv_small', 'conv_large']
 
 # %% ../nbs/02_layers.ipynb #71136db8
 BORDER_MODES = ('full', 'half', 'valid')
@@ -80,7 +81,15 @@ class Latents:
         rep = lambda t: None if t is None else t.repeat_interleave(n, dim=0)
         return Latents(rep(self.input), [Switches(rep(s.a), rep(s.t), s.size, rep(s.h)) for s in self.switches])
 
+    def select(self, i:Tensor)->Latents:
+        "The latents of the images picked by `i` (a boolean mask or indices over the batch)."
+        pick = lambda t: None if t is None else t[i]
+        return Latents(pick(self.input), [Switches(pick(s.a), pick(s.t), s.size, pick(s.h)) for s in self.switches])
+
 # %% ../nbs/02_layers.ipynb #8989a103
+UNPOOL_MODES = ('mean', 'repeat')
+INIT_MODES = ('kaiming', 'xavier')
+
 class DRMMLayer(nn.Module):
     "Layer $\\ell$ of the DRMM: bottom-up conv-BN-ReLU-pool and top-down rendering $\\Lambda^{(\\ell)}$ (Eqs. 11-14) with one weight."
     def __init__(self,
@@ -90,18 +99,29 @@ class DRMMLayer(nn.Module):
                  act:bool=True, # ReLU after BatchNorm (False for the class layer)
                  leak:float=0., # negative slope: 0 is the paper's ReLU, 0.1 the authors' later LeakyReLU
                  td_bn:bool=False, # an untied BatchNorm after the transposed conv (authors' later code); paper: none
+                 unpool:str='mean', # undo a `MeanPool` by 'mean' (repeat / (h*w), the transpose of averaging) or 'repeat' (authors' code)
+                 init:str='kaiming', # weight initialisation: 'kaiming' (normal, fan-in) or 'xavier' (uniform, authors' code)
+                 bn:bool=True, # BatchNorm after the conv (False: the authors' biased, BatchNorm-free class layer)
+                 bias:bool=False, # a bias after the conv (bottom-up only: rendering is linear in the class vector)
                 ):
         super().__init__()
-        self.conv, self.pool, self.act, self.leak = conv, pool, act, leak
+        if unpool not in UNPOOL_MODES: raise ValueError(f"unpool={unpool!r}: use one of {UNPOOL_MODES}.")
+        if init not in INIT_MODES: raise ValueError(f"init={init!r}: use one of {INIT_MODES}.")
+        if not (isinstance(leak, (int, float)) and 0 <= leak < 1):
+            raise ValueError(f"leak={leak!r}: the negative slope must be in [0, 1) (0: ReLU, 0.1: the authors' LeakyReLU).")
+        self.conv, self.pool, self.act, self.leak, self.unpool_mode = conv, pool, act, leak, unpool
         self.padding = border_padding(conv.k, conv.mode)
         self.weight = nn.Parameter(torch.empty(conv.n_out, n_in, conv.k, conv.k))
-        nn.init.kaiming_normal_(self.weight, nonlinearity='relu')
-        self.bn = nn.BatchNorm2d(conv.n_out)
+        if init == 'kaiming': nn.init.kaiming_normal_(self.weight, nonlinearity='relu')
+        else: nn.init.xavier_uniform_(self.weight)
+        self.bias = nn.Parameter(torch.zeros(conv.n_out)) if bias else None
+        self.bn = nn.BatchNorm2d(conv.n_out) if bn else None
         self.td_bn = nn.BatchNorm2d(n_in) if td_bn else None
 
     def up(self, h:Tensor)->tuple:
         "Bottom-up: returns the layer's output and its `Switches`."
-        v = self.bn(F.conv2d(h, self.weight, padding=self.padding))
+        v = F.conv2d(h, self.weight, self.bias, padding=self.padding)
+        if self.bn is not None: v = self.bn(v)
         a = out = None
         if self.act:
             a = v > 0
@@ -112,10 +132,21 @@ class DRMMLayer(nn.Module):
         elif isinstance(self.pool, MeanPool): v = v.mean((-2, -1), keepdim=True)
         return v, Switches(a, t, size, out)
 
-    def down(self, z:Tensor, s:Switches)->Tensor:
-        "Top-down (Eq. 13): undo pooling through $t$, mask by $a$, render with the transposed templates."
-        if isinstance(self.pool, MaxPool): z = F.max_unpool2d(z, s.t, self.pool.size, output_size=s.size)
-        elif isinstance(self.pool, MeanPool): z = (z / (s.size[0] * s.size[1])).expand(*z.shape[:2], *s.size)
+    def unpool(self, z:Tensor, s:Switches)->Tensor:
+        "Undo the pooling: max-pool through the switches $t$ (zeros elsewhere), mean-pool by 'mean' or 'repeat'."
+        if isinstance(self.pool, MaxPool): return F.max_unpool2d(z, s.t, self.pool.size, output_size=s.size)
+        if isinstance(self.pool, MeanPool):
+            if self.unpool_mode == 'mean': z = z / (s.size[0] * s.size[1])
+            return z.expand(*z.shape[:2], *s.size)
+        return z
+
+    def unpooled_unmasked(self, z:Tensor, s:Switches)->Tensor:
+        "`z` at the pre-pooling resolution before any mask (nearest-neighbour repeat), where the TF port measures $L_{NN}$."
+        if isinstance(self.pool, MaxPool): return z.repeat_interleave(self.pool.size, -2).repeat_interleave(self.pool.size, -1)
+        return self.unpool(z, s)
+
+    def render(self, z:Tensor, s:Switches)->Tensor:
+        "Mask the unpooled `z` by $a$ and render with the transposed templates (then the top-down BatchNorm, if any)."
         if s.a is None: pass
         elif self.leak: z = torch.where(s.a, z, self.leak * z)
         # z * a, computed as the ReLU's own backward kernel from its float output: no bool -> float conversion
@@ -123,6 +154,10 @@ class DRMMLayer(nn.Module):
         else: z = z * s.a
         z = F.conv_transpose2d(z, self.weight, padding=self.padding)
         return self.td_bn(z) if self.td_bn is not None else z
+
+    def down(self, z:Tensor, s:Switches)->Tensor:
+        "Top-down (Eq. 13): undo pooling through $t$, mask by $a$, render with the transposed templates."
+        return self.render(self.unpool(z, s), s)
 
     def out_size(self, h:int, w:int)->tuple:
         "Spatial size after this layer, or a `ValueError` naming the layer that cannot take it."
@@ -137,6 +172,8 @@ class DRMMLayer(nn.Module):
         return h, w
 
 # %% ../nbs/02_layers.ipynb #91ef6054
+NN_LEVELS = ('template', 'unpooled')
+
 class DRMM(nn.Module):
     "Deep Rendering Mixture Model (Nguyen et al. 2016): bottom-up inference and top-down rendering with tied weights."
     def __init__(self,
@@ -144,11 +181,15 @@ class DRMM(nn.Module):
                  n_in:int=1, # image channels
                  n_classes:int=10, # number of classes (channels of the last `Conv`)
                  leak:float=0., # ReLU negative slope (0: the paper's ReLU)
-                 td_bn:bool=False, # untied BatchNorms in the top-down pass (authors' later code; paper: none)
+                 td_bn:bool=False, # untied BatchNorms after every transposed conv, the image's included (authors' later code; paper: none)
+                 unpool:str='mean', # undo the global mean-pool: 'mean' (1/(h*w), the transpose of averaging) or 'repeat' (authors' code)
+                 init:str='kaiming', # 'kaiming' or 'xavier' (authors' code) initialisation of the templates
+                 class_bias:bool=False, # class layer with a bias and no BatchNorm (authors' code); paper: BatchNorm, no bias
                  name:str='drmm', # architecture name, used to pick Table 6's loss weights
                 ):
         super().__init__()
         self.spec, self.n_in, self.n_classes, self.name = list(spec), n_in, n_classes, name
+        self.options = dict(leak=leak, td_bn=td_bn, unpool=unpool, init=init, class_bias=class_bias)
         self.in_bn = nn.BatchNorm2d(n_in, affine=False)
         layers, c = [], n_in
         for i, item in enumerate(self.spec):
@@ -156,7 +197,8 @@ class DRMM(nn.Module):
                 nxt = self.spec[i + 1] if i + 1 < len(self.spec) else None
                 pool = nxt if isinstance(nxt, (MaxPool, MeanPool)) else None
                 last = not any(isinstance(o, Conv) for o in self.spec[i + 1:])
-                layers.append(DRMMLayer(c, item, pool, act=not last, leak=leak, td_bn=td_bn and bool(layers)))
+                layers.append(DRMMLayer(c, item, pool, act=not last, leak=leak, td_bn=td_bn, unpool=unpool, init=init,
+                                        bn=not (last and class_bias), bias=last and class_bias))
                 c = item.n_out
             elif not isinstance(item, (MaxPool, MeanPool)):
                 raise TypeError(f"Unknown layer spec {item!r}: use Conv, MaxPool or MeanPool.")
@@ -203,16 +245,22 @@ class DRMM(nn.Module):
             latents.switches.append(s)
         return h.flatten(1), latents
 
-    def top_down(self, latents:Latents, c:Tensor)->tuple:
+    def top_down(self,
+                 latents:Latents, # from `bottom_up`
+                 c:Tensor, # (batch, n_classes): one-hot classes or class probabilities
+                 levels:str='template', # what to return besides the image: 'template' $z^{(\ell)}$, or 'unpooled' (TF port's $L_{NN}$ place)
+                )->tuple:
         "E-step top-down: render $\\hat I = \\Lambda_{\\hat g}\\, \\mu_c$ (Eq. 2); returns the image and templates $z^{(1)}..z^{(L)}$."
         if c.ndim != 2 or c.shape[1] != self.n_classes:
             raise ValueError(f"c must have shape (batch, {self.n_classes}) (one-hot or class probabilities), got {tuple(c.shape)}.")
+        if levels not in NN_LEVELS: raise ValueError(f"levels={levels!r}: use one of {NN_LEVELS}.")
         z = c.to(latents.input.dtype)[:, :, None, None]
-        templates = []
+        out = []
         for layer, s in zip(reversed(self.layers), reversed(latents.switches)):
-            templates.append(z)
-            z = layer.down(z, s)
-        return z, templates[::-1]
+            u = layer.unpool(z, s)
+            out.append(z if levels == 'template' else u if not isinstance(layer.pool, MaxPool) else layer.unpooled_unmasked(z, s))
+            z = layer.render(u, s)
+        return z, out[::-1]
 
     def forward(self, x:Tensor):
         "Class logits (with the latents too while `return_latents` is set)."

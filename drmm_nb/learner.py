@@ -14,11 +14,13 @@ import matplotlib.pyplot as plt
 from fastai.basics import *
 from fastai.callback.schedule import ParamScheduler, SchedExp
 from fastai.callback.fp16 import MixedPrecision, AMPMode
-from .layers import DRMM, ARCHS
-from .losses import drmm_objective, ALPHAS, KL_KINDS, RENDER_MODES, class_weights
+from .layers import DRMM, ARCHS, NN_LEVELS
+from .losses import drmm_objective, ALPHAS, KL_KINDS, RENDER_MODES, UNSUP_MODES, class_weights
 
 # %% auto #0
-__all__ = ['LossTerm', 'DRMMCallback', 'pick_arch', 'drmm_learner', 'reconstruct', 'show_reconstructions', 'show_class_templates']
+__all__ = ['RC_TARGETS', 'DIAG_COLUMNS', 'PRESETS', 'MODEL_OPTIONS', 'LOSS_OPTIONS', 'LossTerm', 'DRMMCallback', 'DiagValue',
+           'RenderDiagnostics', 'preset_options', 'presets_md', 'pick_arch', 'drmm_learner', 'reconstruct',
+           'show_reconstructions', 'show_class_templates']
 
 # %% ../nbs/05_learner.ipynb #3d0f708c
 class LossTerm(Metric):
@@ -33,6 +35,8 @@ class LossTerm(Metric):
     def name(self): return self.term
 
 # %% ../nbs/05_learner.ipynb #a20b3d9e
+RC_TARGETS = ('input', 'image')
+
 class DRMMCallback(Callback):
     "Trains a `DRMM` on the semi-supervised objective $\\alpha_H L_H + \\alpha_{RC} L_{RC} + \\alpha_{KL} L_{KL} + \\alpha_{NN} L_{NN}$ (Sec. 4)."
     order = MixedPrecision.order - 1  # after_pred before MixedPrecision's, which casts `pred` and cannot cast `Latents`
@@ -46,10 +50,17 @@ class DRMMCallback(Callback):
                  render:str='hard', # unlabeled images render from 'hard' $\hat c$ or the 'expected' class
                  reduction:str='mean', # pixel reduction of $L_{RC}$, $L_{NN}$: 'mean' (authors) or 'sum' (Eqs. 6, 8)
                  ramp:float=0., # fraction of training over which $\alpha_{RC}, \alpha_{KL}, \alpha_{NN}$ rise from ~0; 0: none (paper)
+                 rc_target:str='input', # $L_{RC}$ reconstructs the normalised 'input' (paper) or the [0, 1] 'image' (authors)
+                 unsup:str='all', # $L_{RC}, L_{KL}, L_{NN}$ on 'all' images or the 'unlabeled' ones only (TF port)
+                 nn_at:str='template', # $L_{NN}$ on the templates $z^{(\ell)}$ (Eq. 8) or 'unpooled' (TF port)
+                 nn_norm:bool=False, # scale-free $L_{NN}$ (each level over its template's mean square)
                 ):
         if kl not in KL_KINDS: raise ValueError(f"kl={kl!r}: use one of {KL_KINDS}.")
         if render not in RENDER_MODES: raise ValueError(f"render={render!r}: use one of {RENDER_MODES}.")
         if reduction not in ('mean', 'sum'): raise ValueError(f"reduction={reduction!r}: use 'mean' or 'sum'.")
+        if rc_target not in RC_TARGETS: raise ValueError(f"rc_target={rc_target!r}: use one of {RC_TARGETS}.")
+        if unsup not in UNSUP_MODES: raise ValueError(f"unsup={unsup!r}: use one of {UNSUP_MODES}.")
+        if nn_at not in NN_LEVELS: raise ValueError(f"nn_at={nn_at!r}: use one of {NN_LEVELS}.")
         if not (isinstance(ramp, (int, float)) and 0 <= ramp <= 1):
             raise ValueError(f"ramp={ramp!r}: the fraction of training to ramp the unsupervised weights over must be in [0, 1].")
         for k, v in dict(alpha_h=alpha_h, alpha_rc=alpha_rc, alpha_kl=alpha_kl, alpha_nn=alpha_nn).items():
@@ -58,6 +69,7 @@ class DRMMCallback(Callback):
         store_attr()
         self.terms = {t: LossTerm(t) for t in ('h', 'rc', 'kl', 'nn')}
         self.total = LossTerm('loss')  # exact epoch mean of the objective (fastai's train_loss is smoothed)
+        self.losses = self.weights = None
 
     @property
     def alphas(self)->dict: return dict(alpha_h=self.alpha_h, alpha_rc=self.alpha_rc, alpha_kl=self.alpha_kl, alpha_nn=self.alpha_nn)
@@ -71,6 +83,9 @@ class DRMMCallback(Callback):
     def before_fit(self):
         if not isinstance(self.learn.model, DRMM):
             raise TypeError(f"DRMMCallback needs a DRMM model, got {type(self.learn.model).__name__}: build it with drmm_nb.layers.")
+        if self.rc_target == 'image' and not all(hasattr(self.dls.train, a) for a in ('mean', 'std')):
+            raise ValueError("rc_target='image' needs the training loader's normalisation (mean and std attributes, as "
+                             "drmm_dataloaders' loaders have) to recover the [0, 1] image: build the DataLoaders with drmm_dataloaders.")
         names = [getattr(m, 'name', None) for m in self.learn.metrics]
         for t in self.terms.values():  # add the columns once; `Recorder.before_fit` (order 50) reads them next
             if t.name not in names: self.learn.metrics.append(t)
@@ -83,13 +98,20 @@ class DRMMCallback(Callback):
     def after_fit(self): self.learn.model.return_latents = False
     def after_cancel_fit(self): self.learn.model.return_latents = False
 
+    def target(self, x:Tensor)->Tensor|None:
+        "What $L_{RC}$ reconstructs for the loader's (normalised) batch `x`: None (the normalised input) or the [0, 1] image."
+        if self.rc_target == 'input': return None
+        dl = self.dls.train
+        return x * dl.std.to(x.device, x.dtype) + dl.mean.to(x.device, x.dtype)
+
     def after_pred(self):
         logits, latents = self.pred
         y = self.yb[0]
         w = self.ramp_weight()
-        alphas = {k: v if k == 'alpha_h' else v * w for k, v in self.alphas.items()}
-        self.losses = drmm_objective(self.learn.model, logits, latents, y, **alphas,
-                                     kl=self.kl, render=self.render, reduction=self.reduction)
+        self.weights = {k: v if k == 'alpha_h' else v * w for k, v in self.alphas.items()}
+        self.losses = drmm_objective(self.learn.model, logits, latents, y, **self.weights,
+                                     kl=self.kl, render=self.render, reduction=self.reduction, target=self.target(self.xb[0]),
+                                     unsup=self.unsup, nn_at=self.nn_at, nn_norm=self.nn_norm)
         self.learn.pred = logits
 
     def after_loss(self):
@@ -99,7 +121,118 @@ class DRMMCallback(Callback):
         n = find_bs(self.yb)
         for t in self.terms.values(): t.add(getattr(L, t.term).item(), n)
         self.total.add(self.learn.loss.item(), n)
-        self.losses = None
+
+    def after_batch(self): self.losses = None  # kept until here for `RenderDiagnostics`
+
+# %% ../nbs/05_learner.ipynb #721491c4
+class DiagValue(Metric):
+    "A column of fastai's table whose value `RenderDiagnostics` sets once per epoch."
+    def __init__(self, name:str): self._name, self.val = name, float('nan')
+    def reset(self): pass
+    @property
+    def value(self): return self.val
+    @property
+    def name(self): return self._name
+
+DIAG_COLUMNS = ('std_ratio', 'g_rc', 'g_kl', 'g_nn', 'neg_z')
+
+class RenderDiagnostics(Callback):
+    "Whether the rendering terms act: rendered/target scale, each term's gradient on the shared weights relative to $L_H$'s, negative template entries."
+    order = DRMMCallback.order + 1
+    run_valid = False
+    def __init__(self, every:int=10): # measure on every `every`-th training batch (the first batch of each epoch included)
+        if not (isinstance(every, int) and every >= 1): raise ValueError(f"every={every!r}: measure every k-th batch, k >= 1.")
+        self.every = every
+        self.cols = {k: DiagValue(k) for k in DIAG_COLUMNS}
+        self.epoch_stats, self.history = None, []
+
+    def before_fit(self):
+        if not hasattr(self.learn, 'drmm'): raise ValueError("RenderDiagnostics needs a DRMMCallback: use drmm_learner.")
+        names = [getattr(m, 'name', None) for m in self.learn.metrics]
+        for c in self.cols.values():
+            if c.name not in names: self.learn.metrics.append(c)
+        self.cols = {m.name: m for m in self.learn.metrics if isinstance(m, DiagValue)}
+
+    def before_train(self): self.acc, self.n = {}, 0
+
+    def _add(self, k, v):
+        v = torch.as_tensor(v, dtype=torch.float64).cpu()
+        self.acc[k] = self.acc.get(k, 0) + v
+
+    def after_loss(self):
+        if not self.training or self.iter % self.every: return
+        L, w = self.learn.drmm.losses, self.learn.drmm.weights
+        weights = [l.weight for l in self.learn.model.layers]
+        with torch.no_grad():
+            if L.render is not None:
+                img, tgt = L.render['image'].float(), L.render['target'].float()
+                self._add('std_image', img.std()); self._add('std_target', tgt.std())
+                self._add('neg', torch.stack([(z < 0).float().mean() for z in L.render['templates'][:-1]]))
+        for t in ('h', 'rc', 'kl', 'nn'):
+            term = getattr(L, t) * w['alpha_' + t]
+            if not (w['alpha_' + t] and term.requires_grad): continue
+            gs = torch.autograd.grad(term, weights, retain_graph=True, allow_unused=True)
+            self._add('grad_' + t, torch.stack([g.float().norm() if g is not None else torch.zeros(()) for g in gs]))
+        self.n += 1
+
+    def after_train(self):
+        if not self.n: return
+        m = {k: v / self.n for k, v in self.acc.items()}
+        s = dict(batches=self.n, every=self.every)
+        if 'std_image' in m:
+            s.update(std_image=float(m['std_image']), std_target=float(m['std_target']),
+                     std_ratio=float(m['std_image'] / m['std_target']), neg_z=[float(v) for v in m['neg']])
+        gh = m.get('grad_h')
+        s['grad_norm'] = {t: [float(v) for v in m[f'grad_{t}']] for t in ('h', 'rc', 'kl', 'nn') if f'grad_{t}' in m}
+        if gh is not None:  # per layer, and over all the shared weights together
+            s['grad_rel'] = {t: [float(a / b) if b > 0 else None for a, b in zip(m[f'grad_{t}'], gh)]
+                             for t in ('rc', 'kl', 'nn') if f'grad_{t}' in m}
+            s['grad_rel_all'] = {t: float(m[f'grad_{t}'].norm() / gh.norm()) for t in ('rc', 'kl', 'nn') if f'grad_{t}' in m}
+        self.epoch_stats = s
+        self.history.append(s)
+        rel = s.get('grad_rel_all', {})
+        vals = dict(std_ratio=s.get('std_ratio'), g_rc=rel.get('rc'), g_kl=rel.get('kl'), g_nn=rel.get('nn'),
+                    neg_z=float(np.mean(s['neg_z'])) if 'neg_z' in s else None)
+        for k, c in self.cols.items(): c.val = float('nan') if vals.get(k) is None else vals[k]
+
+# %% ../nbs/05_learner.ipynb #3d34ed6d
+PRESETS = {  # option: (paper, authors, where each value comes from)
+    'unpool':     ('mean', 'repeat', "paper: the transpose of the global mean-pool (1/36 in ConvSmall); authors: TF port "
+                                     "`layer.py`, `ETopDown`, `mean_t` repeats the value with no scaling"),
+    'rc_target':  ('input', 'image', "paper: Eq. 6's $I$ is the net input, batch-normalised (Sec. 5.1); authors: the [0, 1] "
+                                     "image (TF port, layer 1's `reconstruction_error_lab`; MXNet `DGM`, `L2Loss(xhat, data)`)"),
+    'td_bn':      (False, False, "paper: no BatchNorm top-down (Table 6); TF port: none either (the MXNet `DGM` code has one "
+                                 "after every transposed conv)"),
+    'unsup':      ('all', 'unlabeled', "paper: Eqs. 6-8 sum over all $N$ images; authors: TF port `main.py` "
+                                       "`--cost_mode unsup` (the default): RC, KL and NN on the unlabeled half"),
+    'nn_at':      ('template', 'unpooled', "paper: Eq. 8 penalises $z^{(\\ell)}$; authors: TF port `model.py`, `BuildCost`: "
+                                           "after unpooling, before the masks (`latents_unpooled_no_mask`)"),
+    'nn_norm':    (False, False, "neither: an option of this package (each level's penalty over its template's mean square)"),
+    'leak':       (0., 0., "paper: ReLU; TF port: ReLU (`'relu'` mask `latents > 0`); the later MXNet `DGM` code: LeakyReLU 0.1"),
+    'init':       ('kaiming', 'xavier', "paper: not stated (this package's default); authors: TF port `layer.py`, "
+                                        "`_initialize`: `xavier_initializer`"),
+    'class_bias': (False, True, "paper: BatchNorm after every conv (Table 6); authors: TF port `utils.py`, "
+                                "`HiddenLayerInSoftmax`: a bias, no BatchNorm (so also `DGM`'s 1x1 `Conv2D`)"),
+}
+MODEL_OPTIONS = ('unpool', 'td_bn', 'leak', 'init', 'class_bias')
+LOSS_OPTIONS = ('rc_target', 'unsup', 'nn_at', 'nn_norm')
+
+def preset_options(preset:str='paper', # 'paper' (the paper read literally) or 'authors' (the authors' original code)
+                   **overrides, # options that replace the preset's (None: keep the preset's)
+                  )->dict:
+    "Every option of `PRESETS` as `preset` sets it, with the non-None `overrides` applied."
+    if preset not in ('paper', 'authors'): raise ValueError(f"preset={preset!r}: use 'paper' or 'authors'.")
+    bad = set(overrides) - set(PRESETS)
+    if bad: raise ValueError(f"Unknown options {sorted(bad)}: the presets set {list(PRESETS)}.")
+    opts = {k: v[0 if preset == 'paper' else 1] for k, v in PRESETS.items()}
+    opts.update({k: v for k, v in overrides.items() if v is not None})
+    return opts
+
+def presets_md()->str:
+    "The table of every option, its value in each preset, and its source."
+    rows = ['| option | `paper` | `authors` | source |', '|---|---|---|---|']
+    rows += [f"| `{k}` | {p!r} | {a!r} | {src} |" for k, (p, a, src) in PRESETS.items()]
+    return '\n'.join(rows)
 
 # %% ../nbs/05_learner.ipynb #0fcbd67b
 def pick_arch(img_shape:tuple)->str:
@@ -122,8 +255,17 @@ def drmm_learner(dls:DataLoaders, # from `drmm_nb.data.drmm_dataloaders`
                  reduction:str='mean', # pixel reduction of $L_{RC}$, $L_{NN}$: 'mean' (authors) or 'sum' (Eqs. 6, 8)
                  ramp:float=0., # ramp the unsupervised weights up over this fraction of training (0: none, the paper)
                  supervised_only:bool=False, # the baseline: labeled images only, no unsupervised terms
-                 leak:float=0., # ReLU negative slope of the DRMM (0: the paper)
-                 td_bn:bool=False, # untied top-down BatchNorms (authors' later code)
+                 preset:str='paper', # 'paper' (read literally) or 'authors' (their original code): the defaults of the options below
+                 unpool:str|None=None, # undo the global mean-pool by 'mean' (paper) or 'repeat' (authors); None: the preset's
+                 rc_target:str|None=None, # $L_{RC}$ target: the normalised 'input' (paper) or the [0, 1] 'image' (authors)
+                 td_bn:bool|None=None, # untied BatchNorms after every transposed conv, the image's included (MXNet code)
+                 unsup:str|None=None, # $L_{RC}, L_{KL}, L_{NN}$ on 'all' images (paper) or the 'unlabeled' ones (authors)
+                 nn_at:str|None=None, # $L_{NN}$ on the 'template' $z^{(\ell)}$ (paper) or 'unpooled' (authors)
+                 nn_norm:bool|None=None, # scale-free $L_{NN}$ (neither preset)
+                 leak:float|None=None, # ReLU negative slope of the DRMM (0 in both presets; 0.1: the MXNet code)
+                 init:str|None=None, # 'kaiming' (paper preset) or 'xavier' (authors) initialisation
+                 class_bias:bool|None=None, # class layer with a bias and no BatchNorm (authors)
+                 diagnostics:int=10, # `RenderDiagnostics` on every k-th training batch; 0: off
                  mixed_precision:bool|None=None, # bf16/fp16 autocast; None: on when the data sit on a CUDA device
                  metrics=None, # fastai metrics; default `error_rate`
                  **learner_kwargs, # passed to fastai's `Learner` (opt_func, wd, cbs, path, ...)
@@ -139,19 +281,24 @@ def drmm_learner(dls:DataLoaders, # from `drmm_nb.data.drmm_dataloaders`
     if data_sup and not supervised_only:
         raise ValueError("These DataLoaders hold labeled images only (supervised_only=True): pass supervised_only=True, "
                          "or build paired DataLoaders for semi-supervised training.")
-    model = ARCHS[arch](n_in=img_shape[0], n_classes=dls.n_classes, leak=leak, td_bn=td_bn)
+    if not (isinstance(diagnostics, int) and diagnostics >= 0): raise ValueError(f"diagnostics={diagnostics!r}: every k-th batch, k >= 0 (0: off).")
+    opts = preset_options(preset, unpool=unpool, rc_target=rc_target, td_bn=td_bn, unsup=unsup, nn_at=nn_at, nn_norm=nn_norm,
+                          leak=leak, init=init, class_bias=class_bias)
+    model = ARCHS[arch](n_in=img_shape[0], n_classes=dls.n_classes, **{k: opts[k] for k in MODEL_OPTIONS})
     model.check_input(torch.zeros(1, *img_shape))
     alphas = dict(ALPHAS[arch])
     for k, v in dict(alpha_h=alpha_h, alpha_rc=alpha_rc, alpha_kl=alpha_kl, alpha_nn=alpha_nn).items():
         if v is not None: alphas[k] = v
     if supervised_only: alphas.update(alpha_rc=0., alpha_kl=0., alpha_nn=0.)
-    cbs = [DRMMCallback(**alphas, kl=kl, render=render, reduction=reduction, ramp=ramp)] + list(L(learner_kwargs.pop('cbs', None)))
+    cbs = [DRMMCallback(**alphas, kl=kl, render=render, reduction=reduction, ramp=ramp, **{k: opts[k] for k in LOSS_OPTIONS})]
+    if diagnostics: cbs.append(RenderDiagnostics(diagnostics))
+    cbs += list(L(learner_kwargs.pop('cbs', None)))
     learn = Learner(dls, model, loss_func=CrossEntropyLossFlat(ignore_index=-1),
                     metrics=L(metrics if metrics is not None else error_rate), cbs=cbs, **learner_kwargs)
     if mixed_precision is None: mixed_precision = torch.device(dls.device or 'cpu').type == 'cuda'
     if mixed_precision:
         learn.to_bf16() if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else learn.to_fp16()
-    learn.arch, learn.supervised_only = arch, supervised_only
+    learn.arch, learn.supervised_only, learn.preset, learn.drmm_options = arch, supervised_only, preset, opts
     return learn
 
 # %% ../nbs/05_learner.ipynb #a466c41f

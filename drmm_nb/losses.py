@@ -14,8 +14,8 @@ import torch.nn.functional as F
 from .layers import DRMM, Latents
 
 # %% auto #0
-__all__ = ['KL_KINDS', 'RENDER_MODES', 'ALPHAS', 'loss_h', 'loss_rc', 'loss_kl', 'loss_nn', 'class_weights', 'DRMMLosses',
-           'drmm_objective', 'drmm_loss']
+__all__ = ['KL_KINDS', 'RENDER_MODES', 'ALPHAS', 'UNSUP_MODES', 'loss_h', 'loss_rc', 'loss_kl', 'loss_nn', 'class_weights',
+           'DRMMLosses', 'drmm_objective', 'drmm_loss']
 
 # %% ../nbs/03_losses.ipynb #fbebe4f0
 def loss_h(logits:Tensor, # (batch, n_classes) class scores
@@ -59,9 +59,13 @@ def loss_kl(logits:Tensor, # (batch, n_classes)
 # %% ../nbs/03_losses.ipynb #02e1ff5a
 def loss_nn(templates:list, # intermediate rendered templates $z^{(1)}, \dots, z^{(L)}$, each (batch, ...)
             reduction:str='mean', # 'mean' over entries (authors), 'sum' (Eq. 8), or 'none' (per image)
+            scale_free:bool=False, # divide each level's penalty by that template's (detached) mean square
            )->Tensor:
     "$\\mathcal L_{NN}$ (Eq. 8): squared negative part of every intermediate rendered template, summed over layers."
-    return sum(_per_image(F.relu(-z) ** 2, reduction) for z in templates)
+    def level(z):
+        p = _per_image(F.relu(-z) ** 2, reduction)
+        return p / (z.detach() ** 2).mean().clamp_min(1e-12) if scale_free else p
+    return sum(level(z) for z in templates)
 
 # %% ../nbs/03_losses.ipynb #6f62ed63
 RENDER_MODES = ('hard', 'expected')
@@ -85,10 +89,12 @@ ALPHAS = {
     'conv_large': dict(alpha_h=1., alpha_rc=0.5, alpha_kl=0.2, alpha_nn=0.5), # Table 6, SVHN and CIFAR-10
     'conv_tiny':  dict(alpha_h=1., alpha_rc=0.2, alpha_kl=1., alpha_nn=1.),   # not in the paper: ConvSmall's
 }
+UNSUP_MODES = ('all', 'unlabeled')
 
 class DRMMLosses(NamedTuple):
-    "The weighted objective and its four (unweighted) terms."
+    "The weighted objective and its four (unweighted) terms; `render` holds what was rendered (for diagnostics)."
     total:Tensor; h:Tensor; rc:Tensor; kl:Tensor; nn:Tensor
+    render:dict|None = None # 'image', 'target' and 'templates' $z^{(\ell)}$ when the top-down pass ran ('hard' rendering)
 
 def drmm_objective(model:DRMM, # the DRMM that produced `logits` and `latents`
                    logits:Tensor, # (batch, n_classes) from `model.bottom_up`
@@ -101,30 +107,47 @@ def drmm_objective(model:DRMM, # the DRMM that produced `logits` and `latents`
                    kl:str='authors', # sign of $\mathcal L_{KL}$: 'authors' (entropy minimisation) or 'eq7'
                    render:str='hard', # class unlabeled images render from: 'hard' ($\hat c$) or 'expected'
                    reduction:str='mean', # pixel reduction of $\mathcal L_{RC}$ and $\mathcal L_{NN}$: 'mean' or 'sum'
+                   target:Tensor|None=None, # what $\mathcal L_{RC}$ reconstructs; None: the normalised input `latents.input`
+                   unsup:str='all', # images of $\mathcal L_{RC}, \mathcal L_{KL}, \mathcal L_{NN}$: 'all' or 'unlabeled' (TF port)
+                   nn_at:str='template', # where $\mathcal L_{NN}$ looks: 'template' $z^{(\ell)}$ or 'unpooled' (TF port)
+                   nn_norm:bool=False, # scale-free $\mathcal L_{NN}$: each level divided by its template's mean square
                   )->DRMMLosses:
     "$\\mathcal L = \\alpha_H \\mathcal L_H + \\alpha_{RC}\\mathcal L_{RC} + \\alpha_{KL}\\mathcal L_{KL} + \\alpha_{NN}\\mathcal L_{NN}$ (Sec. 4.1)."
     if y.shape != logits.shape[:1]: raise ValueError(f"y has shape {tuple(y.shape)}; expected ({logits.shape[0]},).")
     if (y >= logits.shape[1]).any() or (y < -1).any():
         raise ValueError(f"Labels must be in [0, {logits.shape[1]}) or -1 for unlabeled images.")
+    if unsup not in UNSUP_MODES: raise ValueError(f"unsup={unsup!r}: use one of {UNSUP_MODES}.")
+    target = latents.input.detach() if target is None else target.detach()
+    if target.shape != latents.input.shape:
+        raise ValueError(f"target has shape {tuple(target.shape)}; it must match the input's {tuple(latents.input.shape)}.")
     h = loss_h(logits, y)
-    k = loss_kl(logits, kl) if alpha_kl else logits.new_zeros(())
+    zero = lambda: 0. * logits.sum()  # a term over no image: 0, still part of the graph
+    if unsup == 'unlabeled':  # the unsupervised terms see the unlabeled images only
+        keep = y < 0
+        logits, y, target = logits[keep], y[keep], target[keep]
+        latents = latents.select(keep)
+    k = (loss_kl(logits, kl) if len(logits) else zero()) if alpha_kl else logits.new_zeros(())
+    out = None
     if not (alpha_rc or alpha_nn):  # supervised-only or entropy-only: no top-down pass at all
         rc = nn_ = logits.new_zeros(())
+    elif not len(logits): rc = nn_ = zero()
     elif render == 'hard':
-        image, templates = model.top_down(latents, class_weights(logits, y, 'hard'))
-        rc, nn_ = loss_rc(image, latents.input.detach(), reduction), loss_nn(templates, reduction)
+        image, levels = model.top_down(latents, class_weights(logits, y, 'hard'), levels=nn_at)
+        rc, nn_ = loss_rc(image, target, reduction), loss_nn(levels, reduction, nn_norm)
+        out = dict(image=image, target=target, templates=levels)
     else:
         w = class_weights(logits, y, render)                     # (B, C): 1-hot for labeled, q for unlabeled
         B, C = w.shape
         eye = torch.eye(C, dtype=logits.dtype, device=logits.device).repeat(B, 1)
-        image, templates = model.top_down(latents.repeat_interleave(C), eye)  # every class for every image
-        target = latents.input.detach().repeat_interleave(C, 0)
+        image, levels = model.top_down(latents.repeat_interleave(C), eye, levels=nn_at)  # every class for every image
+        target = target.repeat_interleave(C, 0)
         per = lambda v: (v.view(B, C) * w).sum(1).mean()
         rc_i = loss_rc(image, target, 'none') * (image[0].numel() if reduction == 'sum' else 1)
-        nn_i = sum(_per_image(F.relu(-z) ** 2, 'none') * (z[0].numel() if reduction == 'sum' else 1) for z in templates)
+        msq = lambda z: (z.detach() ** 2).mean().clamp_min(1e-12) if nn_norm else 1
+        nn_i = sum(_per_image(F.relu(-z) ** 2, 'none') * (z[0].numel() if reduction == 'sum' else 1) / msq(z) for z in levels)
         rc, nn_ = per(rc_i), per(nn_i)
     total = alpha_h * h + alpha_rc * rc + alpha_kl * k + alpha_nn * nn_
-    return DRMMLosses(total, h, rc, k, nn_)
+    return DRMMLosses(total, h, rc, k, nn_, out)
 
 def drmm_loss(model:DRMM, x:Tensor, y:Tensor, **kwargs)->DRMMLosses:
     "Bottom-up pass on `x`, then `drmm_objective` (labels `y`, -1 for unlabeled); `kwargs` go to `drmm_objective`."
