@@ -14,10 +14,12 @@ from .losses import ALPHAS
 from .learner import pick_arch
 
 # %% auto #0
-__all__ = ['VARIANTS', 'NEGATABLE', 'DIGITS_EPOCHS', 'FASHION_EPOCHS', 'FASHION_RENDER_EPOCHS', 'RENDER_VARIANTS', 'PAPER_SETS',
-           'GRIDS', 'CURVE_TERMS', 'DIAG_TERMS', 'to_argv', 'make_grid', 'paper_grid', 'get_grid', 'run_grid',
-           'collect', 'baseline_of', 'summarise', 'table_md', 'write_table', 'plot_curves', 'diag_summary', 'diag_md',
-           'plot_diagnostics', 'build_parser', 'save_curves', 'main', 'write_tiny_datasets', 'compare', 'compare_md']
+__all__ = ['VARIANTS', 'NEGATABLE', 'DIGITS_EPOCHS', 'FASHION_EPOCHS', 'FASHION_RENDER_EPOCHS', 'MNIST_EPOCHS',
+           'GPU_MNIST_EPOCHS', 'TABLE1_VARIANTS', 'MNIST_OPTS', 'PAPER_TABLE1', 'PAPER_TABLE2', 'RENDER_VARIANTS',
+           'PAPER_SETS', 'GRIDS', 'CURVE_TERMS', 'DIAG_TERMS', 'to_argv', 'make_grid', 'mnist_grid', 'paper_grid',
+           'get_grid', 'run_grid', 'collect', 'baseline_of', 'summarise', 'table_md', 'write_table', 'plot_curves',
+           'diag_summary', 'diag_md', 'plot_diagnostics', 'build_parser', 'save_curves', 'main', 'write_tiny_datasets',
+           'compare', 'compare_md', 'table1_md']
 
 # %% ../nbs/08_experiments.ipynb #0c116010
 VARIANTS = {  # name: (options that differ from the defaults, description)
@@ -88,7 +90,28 @@ def make_grid(dataset:str, # a `drmm-train` data set
 # %% ../nbs/08_experiments.ipynb #01d2e931
 DIGITS_EPOCHS = 25  # one-cycle epochs of every digits run
 FASHION_EPOCHS = 3  # one-cycle epochs of every Fashion-MNIST run: ~2 h for the grid on 2 cores (measured below)
-FASHION_RENDER_EPOCHS = 1  # the authors' preset on Fashion-MNIST at N_L=1000: 15 runs, ~1 h on one core
+FASHION_RENDER_EPOCHS = 1  # the authors' preset on Fashion-MNIST at N_L=1000: 9 runs, ~47 min on one (shared) core
+MNIST_EPOCHS = 1  # CPU: 21 one-epoch runs of ConvSmall over the 60,000 MNIST images, ~2.3 h of one core
+GPU_MNIST_EPOCHS = 6  # the device tool's GPU: 12 runs side by side within ~9 minutes (experiments/gpu_mnist.sh)
+TABLE1_VARIANTS = ['supervised', 'entropy', 'rc', 'rc_nn', 'rc_kl', 'rc_kl_nn']  # baselines + Table 1's four rows
+MNIST_OPTS = dict(preset='authors', class_bias=False)  # the regime where the rendering acts and training is stable (digits_render)
+PAPER_TABLE1 = {  # the paper's Table 1 (MNIST test error %, N_U = 60K) by variant and N_L
+    'rc': {50: 21.73, 100: 13.41, 1000: 2.35}, 'rc_nn': {50: 22.10, 100: 12.28, 1000: 2.26},
+    'rc_kl': {50: 2.46, 100: 1.36, 1000: 0.71}, 'rc_kl_nn': {50: 0.91, 100: 0.57, 1000: 0.6}}
+PAPER_TABLE2 = {  # the paper's Table 2: reduction of test error (points) against 'rc' ("DRMM 5-layer")
+    'rc_nn': {50: -0.37, 100: 1.13, 1000: 0.09}, 'rc_kl': {50: 19.27, 100: 12.05, 1000: 1.64},
+    'rc_kl_nn': {50: 20.82, 100: 12.84, 1000: 1.75}}
+
+def mnist_grid(n_labeled=(100,), seeds=range(3), epochs:int=MNIST_EPOCHS, paper:bool=True)->list:
+    "Table 1's variants on MNIST under `MNIST_OPTS`, and (`paper`) the full objective under the paper preset, `paper_rc_kl_nn`."
+    runs = []
+    for r in make_grid('mnist', list(n_labeled), seeds, TABLE1_VARIANTS, epochs=epochs, **MNIST_OPTS):
+        runs.append(r)
+        if paper and r['variant'] == 'rc_kl_nn':
+            o = {k: v for k, v in r['opts'].items() if k not in MNIST_OPTS}
+            runs.append(dict(name=r['name'].replace('-rc_kl_nn-', '-paper_rc_kl_nn-'), variant='paper_rc_kl_nn', opts=o))
+    return runs
+
 RENDER_VARIANTS = ['supervised', 'entropy', 'rc_kl', 'rc_kl_nn', 'supervised_A', 'entropy_A', 'rc_kl_A', 'rc_kl_nn_A',
                    'entropy_A_bn', 'A-unpool', 'A-target', 'A-unsup', 'A-init', 'A-class', 'A+tdbn', 'A+leak', 'A+nnnorm',
                    'supervised_A_bn', 'rc_kl_A_bn', 'Abn-unpool', 'Abn-target', 'Abn-unsup', 'Abn-init', 'Abn+tdbn', 'Abn+leak',
@@ -113,9 +136,11 @@ GRIDS = {
     'fashion_mnist': lambda: make_grid('fashion_mnist', [100, 1000], range(3), ['supervised', 'entropy', 'rc_kl_nn'],
                                        epochs=FASHION_EPOCHS),
     'paper': paper_grid,
+    'mnist': mnist_grid,
+    'mnist_gpu': lambda: mnist_grid(seeds=range(2), epochs=GPU_MNIST_EPOCHS, paper=False),
     'digits_render': lambda: make_grid('digits', [50, 100], range(5), RENDER_VARIANTS, epochs=DIGITS_EPOCHS),
-    'fashion_render': lambda: make_grid('fashion_mnist', [1000], range(3), ['supervised_A', 'entropy_A', 'rc_kl_nn_A',
-                                        'entropy_A_bn', 'A-class'], epochs=FASHION_RENDER_EPOCHS),
+    'fashion_render': lambda: make_grid('fashion_mnist', [1000], range(3), ['supervised_A', 'entropy_A', 'rc_kl_nn_A'],
+                                        epochs=FASHION_RENDER_EPOCHS),
 }
 
 def get_grid(name:str)->list:
@@ -192,6 +217,7 @@ def baseline_of(v:str)->str:
     if m: return 'supervised' + m.group(0)
     if v.startswith('Abn') or v.endswith('_A_bn') or v == 'A-class': return 'supervised_A_bn'
     if v.startswith(('A-', 'A+')) or v.endswith('_A'): return 'supervised_A'
+    if v.startswith('paper_'): return 'supervised'  # (in the mnist grid: the supervised run of `MNIST_OPTS`)
     return 'supervised'
 
 def summarise(recs:list)->list:
@@ -442,4 +468,28 @@ def compare_md(recs:list, pairs:list, dataset:str, n_labeled_values:list)->str:
         for a, b in pairs:
             c = compare(recs, a, b, dataset, nl)
             lines.append(f"| {nl} | {a} − {b} | {_pm(c['mean'], c['std'])} | {c['wins']}/{c['n']} |")
+    return '\n'.join(lines)
+
+# %% ../nbs/08_experiments.ipynb #4da3686c
+def table1_md(recs:list, # records from `collect` (MNIST runs)
+              n_labeled:int, # $N_L$
+              variants:list|None=None, # rows; default: those present, in `VARIANTS` order
+             )->str:
+    "Our MNIST test errors beside the paper's Tables 1 and 2 (`PAPER_TABLE1`, `PAPER_TABLE2`) at one $N_L$."
+    recs = [r for r in recs if r['config']['dataset'] == 'mnist' and r['config']['n_labeled'] == n_labeled]
+    rows = {r['variant']: r for r in summarise(recs)}
+    if variants is None: variants = [v for v in [*VARIANTS, 'paper_rc_kl_nn'] if v in rows]
+    pick = lambda v: {r['config']['seed']: 100 * r['final']['test_error'] for r in recs if _variant(r) == v}
+    rc = pick('rc')
+    lines = ['| variant | paper: test error % | ours: test error % | paper: reduction vs `rc` | ours: reduction vs `rc` (better in) | runs | epochs | wall s/run |',
+             '|---|---|---|---|---|---|---|---|']
+    for v in variants:
+        if v not in rows: continue
+        r, base = rows[v], v.replace('paper_', '')
+        p1, p2 = PAPER_TABLE1.get(base, {}).get(n_labeled), PAPER_TABLE2.get(base, {}).get(n_labeled)
+        e = pick(v); both = sorted(set(e) & set(rc))
+        d = np.array([rc[s] - e[s] for s in both])
+        ours2 = '' if v == 'rc' or not len(d) else f"{_pm(float(d.mean()), float(d.std(ddof=1)) if len(d) > 1 else float('nan'))} ({int((d > 0).sum())}/{len(d)})"
+        lines.append(f"| {v} | {'–' if p1 is None else p1} | {_pm(r['mean'], r['std'])} | {'–' if p2 is None else p2} | {ours2} | "
+                     f"{r['n']} | {','.join(map(str, r['epochs']))} | {r['wall_s']:.0f} |")
     return '\n'.join(lines)

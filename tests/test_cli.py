@@ -82,6 +82,8 @@ def test_metrics_json_schema(reference):
     (['--dataset', 'mnist', '--data-dir', '/nonexistent'], '/nonexistent'),
     (['--arch', 'conv_large'], 'conv_large cannot take 8x8'),
     (['--epochs', '0'], '--epochs must be at least 1'),
+    (['--leak', '-1'], '--leak is a negative slope in [0, 1)'),
+    (['--preset', 'theano'], "invalid choice: 'theano'"),
 ])
 def test_bad_input_is_refused_before_training(tmp_path, args, message):
     out = tmp_path/'run'

@@ -76,3 +76,27 @@ def test_bench_memory_stages():
     assert list(stages) == ['python', 'import torch', 'import fastai, drmm_nb', 'data loaded', 'after training + test pass']
     assert n > 0 and what
     assert peak >= max(stages.values()) and stages['import torch'] > stages['python']
+
+
+def test_bench_diagnostics_quick():
+    "The diagnostics' cost: one epoch off, every 10th batch and every batch, as ratios to 'off' in the same run."
+    r = subprocess.run([sys.executable, 'bench/diagnostics.py', '--quick'], capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    lines = [l for l in r.stdout.splitlines() if 'ratio to off' in l]
+    assert [l.split(':')[0].split()[-1] for l in lines] == ['off', '10', '1'], r.stdout
+    assert float(lines[0].split('ratio to off')[1]) == 1.0
+    assert all(float(l.split('ratio to off')[1]) > 0 for l in lines)
+
+
+def test_gpu_mnist_dry_run(tmp_path):
+    "experiments/gpu_mnist.sh on the CPU with tiny MNIST files: every run of seed 0 finishes and lands in the archive."
+    import os, tarfile
+    env = dict(os.environ, GPU_MNIST_DRY='1', OUT=str(tmp_path/'out'), PY=sys.executable)
+    r = subprocess.run(['bash', 'experiments/gpu_mnist.sh'], capture_output=True, text=True, timeout=900, cwd=ROOT, env=env)
+    assert r.returncode == 0, r.stderr
+    log = (tmp_path/'out'/'mnist.log').read_text()
+    assert log.count(': rc=0') == 6 and 'done after' in log, log
+    with tarfile.open(tmp_path/'out'/'mnist_results.tgz') as t: names = t.getnames()
+    runs = sorted(n.split('/')[2] for n in names if n.endswith('metrics.json') and n.startswith('./mnist_gpu/'))
+    assert runs == sorted(f'mnist-nl100-{v}-s0' for v in ('supervised', 'entropy', 'rc', 'rc_nn', 'rc_kl', 'rc_kl_nn')), names
+    assert './mnist_gpu/table.md' in names
