@@ -349,7 +349,7 @@ def plot_diagnostics(recs:list, # records from `collect`
         for i, (ax, (k, title)) in enumerate(zip(axs, DIAG_TERMS)):
             y = _epoch_mean(rs, k)
             if y is None: continue
-            ax.plot(range(1, len(y) + 1), y * (100 if k == 'error_rate' else 1), label=v, lw=1.2,
+            ax.plot(range(1, len(y) + 1), y * (100 if k == 'error_rate' else 1), label=v, lw=1.2, marker='o', ms=2.5,
                     color=f"C{variants.index(v)}")
             ax.set_title(title, fontsize=9); ax.tick_params(labelsize=7)
             if k.startswith('g_'): ax.set_yscale('log')
