@@ -91,3 +91,12 @@ def test_bad_input_is_refused_before_training(tmp_path, args, message):
     assert r.returncode == 2, (r.stdout, r.stderr)
     assert message in r.stderr, r.stderr
     assert not (out/'checkpoint.pt').exists()
+
+
+def test_mnist_from_the_shared_folder(tmp_path):
+    "`drmm-train --dataset mnist --data-dir ../shared/data/mnist` reads the real files: it gets as far as the labeled subset."
+    shared = Path(__file__).resolve().parents[2]/'shared'/'data'/'mnist'
+    assert (shared/'train-images-idx3-ubyte.gz').exists(), f"the shared MNIST folder is missing: {shared}"
+    r = run(['--dataset', 'mnist', '--data-dir', str(shared), '--n-labeled', '60010', '--out', str(tmp_path/'run')])
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert 'larger than the training set' in r.stderr and '60000' in r.stderr, r.stderr   # the 60,000 training images were read
