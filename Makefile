@@ -37,6 +37,7 @@ demo: install
 test: sync-check
 	$(BIN)/nbdev-test --n-workers 2 --timing
 	$(BIN)/pytest -q tests
+	$(BIN)/drmm-experiments verify digits_render --sample 2
 
 ## Documentation site in _docs/: nbdev-docs where Quarto is installed, else a static site from nbdev's
 ## processed notebooks rendered by nbconvert, with MathJax shipped inside _docs/ (tools/build_docs.py).

@@ -16,10 +16,10 @@ from .learner import pick_arch
 # %% auto #0
 __all__ = ['VARIANTS', 'NEGATABLE', 'DIGITS_EPOCHS', 'FASHION_EPOCHS', 'FASHION_RENDER_EPOCHS', 'MNIST_EPOCHS',
            'GPU_MNIST_EPOCHS', 'TABLE1_VARIANTS', 'MNIST_OPTS', 'PAPER_TABLE1', 'PAPER_TABLE2', 'RENDER_VARIANTS',
-           'PAPER_SETS', 'GRIDS', 'CURVE_TERMS', 'DIAG_TERMS', 'to_argv', 'make_grid', 'mnist_grid', 'paper_grid',
-           'get_grid', 'run_grid', 'collect', 'baseline_of', 'summarise', 'table_md', 'write_table', 'plot_curves',
-           'diag_summary', 'diag_md', 'plot_diagnostics', 'build_parser', 'save_curves', 'main', 'write_tiny_datasets',
-           'compare', 'compare_md', 'table1_md']
+           'PAPER_SETS', 'GRIDS', 'CURVE_TERMS', 'DIAG_TERMS', 'VERIFY_FIELDS', 'to_argv', 'make_grid', 'mnist_grid',
+           'paper_grid', 'get_grid', 'run_grid', 'collect', 'baseline_of', 'summarise', 'table_md', 'write_table',
+           'plot_curves', 'diag_summary', 'diag_md', 'plot_diagnostics', 'build_parser', 'save_curves', 'main',
+           'write_tiny_datasets', 'compare', 'compare_md', 'table1_md', 'verify', 'verify_report']
 
 # %% ../nbs/08_experiments.ipynb #0c116010
 VARIANTS = {  # name: (options that differ from the defaults, description)
@@ -377,6 +377,10 @@ def build_parser()->argparse.ArgumentParser:
     r.add_argument('--device', default='cpu'); r.add_argument('--data-dir', default=None)
     r.add_argument('--time-budget', type=float, default=None, help='start no new run after this many seconds')
     r.add_argument('--quiet', action='store_true', help="hide each run's per-epoch lines")
+    v = sub.add_parser('verify', help='re-run committed runs of a grid and compare them with their results files')
+    v.add_argument('name'); v.add_argument('--results', default='results')
+    v.add_argument('--sample', type=int, default=None, help='re-run this many runs (a fixed choice; default: all)')
+    v.add_argument('--runs', default=None, help='glob pattern of run names'); v.add_argument('--data-dir', default=None)
     for c in ('table', 'curves', 'list'):
         s = sub.add_parser(c); s.add_argument('name'); s.add_argument('--results', default='results')
     return p
@@ -414,6 +418,10 @@ def main(argv:list|None=None):
             print(f"{a.name}: " + ', '.join(f"{sum(s == k for _, s in st)} {k}" for k in ('done', 'skipped', 'not started')))
             if collect(a.name, a.results): print(table_md(write_table(a.name, a.results)))
         elif a.cmd == 'table': print(table_md(write_table(a.name, a.results)))
+        elif a.cmd == 'verify':
+            ok, text = verify_report(verify(a.name, a.results, a.sample, a.runs, a.data_dir), a.name)
+            print(text)
+            if not ok: sys.exit(1)
         elif a.cmd == 'curves': print('\n'.join(map(str, save_curves(a.name, a.results))))
         else:
             for r in get_grid(a.name): print(f"{r['name']}: drmm-train {' '.join(to_argv(r['opts']))}")
@@ -493,3 +501,70 @@ def table1_md(recs:list, # records from `collect` (MNIST runs)
         lines.append(f"| {v} | {'–' if p1 is None else p1} | {_pm(r['mean'], r['std'])} | {'–' if p2 is None else p2} | {ours2} | "
                      f"{r['n']} | {','.join(map(str, r['epochs']))} | {r['wall_s']:.0f} |")
     return '\n'.join(lines)
+
+# %% ../nbs/08_experiments.ipynb #a7cf3f96
+VERIFY_FIELDS = ('error_rate', 'valid_loss', 'train_loss', 'h', 'rc', 'kl', 'nn')  # per epoch; and final test_error
+
+def _same_machine(rec:dict)->bool:
+    "Whether a record was made with this torch, on a CPU, with the thread count we can set here (so it reproduces exactly)."
+    return (rec.get('versions', {}).get('torch') == torch.__version__ and str(rec.get('device', '')).startswith('cpu'))
+
+def verify(name:str, # a grid of `GRIDS` whose results are committed
+           results='results', # where the committed results are
+           sample:int|None=None, # re-run this many runs (a fixed choice); None: all
+           runs:str|None=None, # only the runs whose name matches this glob
+           data_dir:str|None=None, # `drmm-train --data-dir` for data sets not in their default place
+           scratch=None, # where the re-runs train (default: a temporary folder, deleted after)
+           rtol:float=1e-3, # relative tolerance of losses when the record comes from another torch or device
+           atol_error:float=0.005, # absolute tolerance of error rates (fractions) in that case
+          )->list:
+    "Re-run committed runs from their recorded configuration; rows (run, field, committed, now, ok, exact)."
+    import contextlib, io, tempfile
+    from drmm_nb.cli import train, RUN_KEYS
+    recs = [r for r in collect(name, results) if runs is None or fnmatch.fnmatch(r['runner']['run'], runs)]
+    if not recs: raise FileNotFoundError(f"No finished runs of grid {name!r} under {results} match {runs or '*'}.")
+    if sample is not None and sample < len(recs):
+        recs = [recs[i] for i in sorted(np.random.default_rng(0).choice(len(recs), sample, replace=False))]
+    tmp = Path(scratch or tempfile.mkdtemp(prefix='drmm-verify-'))
+    rows, threads0 = [], torch.get_num_threads()
+    try:
+        for rec in recs:
+            run = rec['runner']['run']
+            cfg = {k: v for k, v in rec['config'].items() if k not in RUN_KEYS}
+            argv = to_argv(cfg) + ['--device', 'cpu', '--out', str(tmp/run), '--overwrite']
+            if data_dir or rec['config'].get('data_dir'): argv += ['--data-dir', str(data_dir or rec['config']['data_dir'])]
+            torch.set_num_threads(rec['runner'].get('threads') or threads0)
+            with contextlib.redirect_stdout(io.StringIO()): now = train(argv)
+            exact = _same_machine(rec) and rec['runner'].get('threads') == torch.get_num_threads()
+            pairs = [('final.test_error', rec['final']['test_error'], now['final']['test_error'])]
+            for e_old, e_new in zip(rec['epochs'], now['epochs']):
+                pairs += [(f"epoch {e_old['epoch']} {k}", e_old[k], e_new.get(k)) for k in VERIFY_FIELDS if k in e_old]
+            if len(rec['epochs']) != len(now['epochs']): pairs.append(('epochs', len(rec['epochs']), len(now['epochs'])))
+            for field, a, b in pairs:
+                if exact or a is None or b is None: ok = a == b
+                elif 'error' in field: ok = abs(a - b) <= atol_error
+                else: ok = math.isclose(a, b, rel_tol=rtol, abs_tol=1e-6)
+                rows.append(dict(run=run, field=field, committed=a, now=b, ok=bool(ok), exact=exact))
+    finally:
+        torch.set_num_threads(threads0)
+        if scratch is None: shutil.rmtree(tmp, ignore_errors=True)
+    return rows
+
+def verify_report(rows:list, name:str)->tuple:
+    "(passed, text): one line per run, and a table of every field that differs."
+    runs = list(dict.fromkeys(r['run'] for r in rows))
+    lines = []
+    for run in runs:
+        rs = [r for r in rows if r['run'] == run]
+        bad = [r for r in rs if not r['ok']]
+        how = 'exactly' if rs[0]['exact'] else 'within tolerance (another torch, device or thread count)'
+        lines.append(f"{run}: {'OK' if not bad else f'{len(bad)} of {len(rs)} values differ'} ({len(rs)} values compared {how})")
+    bad = [r for r in rows if not r['ok']]
+    if bad:
+        lines += ['', '| run | value | committed | now |', '|---|---|---|---|']
+        lines += [f"| {r['run']} | {r['field']} | {r['committed']!r} | {r['now']!r} |" for r in bad[:40]]
+        if len(bad) > 40: lines.append(f"... and {len(bad) - 40} more")
+        lines += ['', f"Training no longer reproduces these committed results. If the change is intended, regenerate them: delete "
+                      f"results/{name}/<run>/ for each run above and run `drmm-experiments run {name}` (then `drmm-experiments "
+                      f"table {name}`), and commit the new results with the change."]
+    return not bad, '\n'.join(lines)
