@@ -15,7 +15,7 @@ from fastai.basics import *
 from .layers import ARCHS, UNPOOL_MODES, INIT_MODES, NN_LEVELS
 from .losses import ALPHAS, KL_KINDS, RENDER_MODES, UNSUP_MODES
 from .data import load_dataset, drmm_dataloaders
-from .learner import drmm_learner, show_reconstructions, pick_arch, RC_TARGETS, PRESETS, preset_options
+from .learner import drmm_learner, show_reconstructions, pick_arch, RC_TARGETS, PRESETS, preset_options, TrainingDiverged
 
 # %% auto #0
 __all__ = ['DATASETS', 'DEFAULT_N_LABELED', 'RUN_KEYS', 'build_parser', 'resolve_config', 'atomic_save', 'versions', 'RunLogger',
@@ -204,8 +204,14 @@ def train(argv:list|None=None)->dict:
     if start < cfg['epochs']:
         dls.train.set_epoch(start)
         logger = RunLogger(out, record, start_epoch=start, elapsed=elapsed)
-        if cfg['schedule'] == 'paper': learn.fit_paper(cfg['epochs'], cfg['lr'], cfg['lr_min'], cbs=logger, start_epoch=start)
-        else: learn.fit_one_cycle(cfg['epochs'], cfg['lr'], cbs=logger, start_epoch=start)
+        try:
+            if cfg['schedule'] == 'paper': learn.fit_paper(cfg['epochs'], cfg['lr'], cfg['lr_min'], cbs=logger, start_epoch=start)
+            else: learn.fit_one_cycle(cfg['epochs'], cfg['lr'], cbs=logger, start_epoch=start)
+        except TrainingDiverged as e:
+            msg = str(e).split('\n')[-1].strip()  # without fastai's "Exception occured in ..." line
+            record = dict(logger.record, status='diverged', error=msg)
+            atomic_save(record, out/'metrics.json', as_json=True)
+            raise TrainingDiverged(f"{msg} The run is recorded as diverged in {out/'metrics.json'}.") from None
         record = logger.record
     valid_loss, test_error = learn.validate()[:2]
     record['final'] = dict(test_error=float(test_error), test_loss=float(valid_loss), epochs=cfg['epochs'])
@@ -223,6 +229,8 @@ def main():
     try: train(sys.argv[1:])
     except (ValueError, FileExistsError, FileNotFoundError) as e:
         print(f"drmm-train: error: {e}", file=sys.stderr); sys.exit(2)
+    except TrainingDiverged as e:
+        print(f"drmm-train: diverged: {e}", file=sys.stderr); sys.exit(3)
 
 # %% ../nbs/06_cli.ipynb #c9382956
 def compare_runs(dirs:list)->str:

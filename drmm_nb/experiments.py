@@ -170,6 +170,7 @@ def run_grid(name:str, # a grid of `GRIDS` (or experiments/NAME.json)
             )->list:
     "Run every unfinished run of grid `name`; return [(run name, 'done'|'skipped'|'not started')]."
     from drmm_nb.cli import train
+    from drmm_nb.learner import TrainingDiverged
     import contextlib, io
     overrides = overrides or {}
     if overrides and Path(results).resolve() == Path('results').resolve():
@@ -192,6 +193,9 @@ def run_grid(name:str, # a grid of `GRIDS` (or experiments/NAME.json)
             except ValueError as e:
                 if '--resume with a different configuration' not in str(e): raise
                 shutil.rmtree(work); train(argv)  # a stale checkpoint of other options: start afresh
+            except TrainingDiverged as e:  # recorded in runs/ as diverged; not a result: the tables leave it out
+                print(f"[{name}] {r['name']}: diverged, left out of the results ({e})", flush=True)
+                out.append((r['name'], 'diverged')); continue
         rec = json.loads((work/'metrics.json').read_text())
         rec['runner'] = dict(grid=name, run=r['name'], variant=r['variant'], overrides=overrides,
                              threads=torch.get_num_threads(), processor=platform.processor() or platform.machine(),
@@ -415,7 +419,7 @@ def main(argv:list|None=None):
             sets = dict(kv.split('=', 1) for kv in a.set)
             st = run_grid(a.name, a.results, a.runs, {k.replace('-', '_'): _value(v) for k, v in sets.items()}, a.only,
                           a.threads or None, a.device, a.data_dir, a.time_budget, a.quiet)
-            print(f"{a.name}: " + ', '.join(f"{sum(s == k for _, s in st)} {k}" for k in ('done', 'skipped', 'not started')))
+            print(f"{a.name}: " + ', '.join(f"{sum(s == k for _, s in st)} {k}" for k in ('done', 'skipped', 'diverged', 'not started')))
             if collect(a.name, a.results): print(table_md(write_table(a.name, a.results)))
         elif a.cmd == 'table': print(table_md(write_table(a.name, a.results)))
         elif a.cmd == 'verify':

@@ -19,8 +19,8 @@ from .losses import drmm_objective, ALPHAS, KL_KINDS, RENDER_MODES, UNSUP_MODES,
 
 # %% auto #0
 __all__ = ['RC_TARGETS', 'DIAG_COLUMNS', 'PRESETS', 'MODEL_OPTIONS', 'LOSS_OPTIONS', 'LossTerm', 'DRMMCallback', 'DiagValue',
-           'RenderDiagnostics', 'preset_options', 'presets_md', 'pick_arch', 'drmm_learner', 'reconstruct',
-           'show_reconstructions', 'show_class_templates']
+           'RenderDiagnostics', 'TrainingDiverged', 'DivergenceGuard', 'preset_options', 'presets_md', 'pick_arch',
+           'drmm_learner', 'reconstruct', 'show_reconstructions', 'show_class_templates']
 
 # %% ../nbs/05_learner.ipynb #3d0f708c
 class LossTerm(Metric):
@@ -195,6 +195,25 @@ class RenderDiagnostics(Callback):
                     neg_z=float(np.mean(s['neg_z'])) if 'neg_z' in s else None)
         for k, c in self.cols.items(): c.val = float('nan') if vals.get(k) is None else vals[k]
 
+# %% ../nbs/05_learner.ipynb #ca77c4ae
+class TrainingDiverged(RuntimeError):
+    "The training objective became non-finite (raised by `DivergenceGuard`)."
+
+class DivergenceGuard(Callback):
+    "Stop training at the first training batch whose objective (or one of its terms) is not finite, with a clear message."
+    order = DRMMCallback.order + 0.5  # after the objective is computed, before the diagnostics differentiate it
+    run_valid = False
+    def after_loss(self):
+        if not self.training or bool(torch.isfinite(self.learn.loss)): return
+        L = getattr(getattr(self.learn, 'drmm', None), 'losses', None)
+        bad = [t for t in ('h', 'rc', 'kl', 'nn') if L is not None and not bool(torch.isfinite(getattr(L, t)))]
+        what = (f"L_{bad[0].upper()} is {getattr(L, bad[0]).item()}" if bad else f"the objective is {self.learn.loss.item()}")
+        lr = self.learn.opt.hypers[0].get('lr') if self.learn.opt is not None else None
+        if isinstance(self.learn.model, DRMM): self.learn.model.return_latents = False  # fastai runs no after_fit on errors
+        raise TrainingDiverged(f"Training diverged at epoch {self.epoch}, batch {self.iter}: {what}"
+                               f"{f' (learning rate {lr:.3g})' if lr is not None else ''}. Lower the learning rate "
+                               f"(drmm-train --lr), or check the data for NaN or infinite pixels.")
+
 # %% ../nbs/05_learner.ipynb #3d34ed6d
 PRESETS = {  # option: (paper, authors, where each value comes from)
     'unpool':     ('mean', 'repeat', "paper: the transpose of the global mean-pool (1/36 in ConvSmall); authors: TF port "
@@ -291,6 +310,7 @@ def drmm_learner(dls:DataLoaders, # from `drmm_nb.data.drmm_dataloaders`
         if v is not None: alphas[k] = v
     if supervised_only: alphas.update(alpha_rc=0., alpha_kl=0., alpha_nn=0.)
     cbs = [DRMMCallback(**alphas, kl=kl, render=render, reduction=reduction, ramp=ramp, **{k: opts[k] for k in LOSS_OPTIONS})]
+    cbs.append(DivergenceGuard())
     if diagnostics: cbs.append(RenderDiagnostics(diagnostics))
     cbs += list(L(learner_kwargs.pop('cbs', None)))
     learn = Learner(dls, model, loss_func=CrossEntropyLossFlat(ignore_index=-1),

@@ -100,3 +100,11 @@ def test_mnist_from_the_shared_folder(tmp_path):
     r = run(['--dataset', 'mnist', '--data-dir', str(shared), '--n-labeled', '60010', '--out', str(tmp_path/'run')])
     assert r.returncode == 2, (r.stdout, r.stderr)
     assert 'larger than the training set' in r.stderr and '60000' in r.stderr, r.stderr   # the 60,000 training images were read
+
+
+def test_divergence_exits_3_with_the_hint(tmp_path):
+    r = run(['--dataset', 'digits', '--device', 'cpu', '--opt', 'sgd', '--lr', '1e6', '--out', str(tmp_path/'run')])
+    assert r.returncode == 3, (r.stdout, r.stderr)
+    assert 'drmm-train: diverged: Training diverged at epoch 0, batch' in r.stderr and 'Lower the learning rate' in r.stderr
+    m = json.loads((tmp_path/'run'/'metrics.json').read_text(), parse_constant=lambda c: 1 / 0)
+    assert m['status'] == 'diverged'

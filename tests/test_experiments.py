@@ -44,13 +44,13 @@ def test_run_tiny_grid_then_skip(tmp_path):
             '--results', str(tmp_path/'res'), '--runs', str(tmp_path/'runs')]
     r = run(args)
     assert r.returncode == 0, r.stderr
-    assert 'digits: 2 done, 0 skipped, 0 not started' in r.stdout
+    assert 'digits: 2 done, 0 skipped, 0 diverged, 0 not started' in r.stdout
     m = json.loads((tmp_path/'res'/'digits'/'digits-nl50-supervised-s1'/'metrics.json').read_text())
     assert m['status'] == 'finished' and m['config']['epochs'] == 1 and m['runner']['threads'] == 1
     assert not (tmp_path/'res'/'digits'/'digits-nl50-supervised-s1'/'checkpoint.pt').exists()
     assert (tmp_path/'res'/'digits'/'table.md').exists()
     r = run(args)
-    assert 'digits: 0 done, 2 skipped, 0 not started' in r.stdout
+    assert 'digits: 0 done, 2 skipped, 0 diverged, 0 not started' in r.stdout
 
 
 def test_overrides_refuse_the_committed_results(tmp_path):
@@ -100,3 +100,16 @@ def test_gpu_mnist_dry_run(tmp_path):
     runs = sorted(n.split('/')[2] for n in names if n.endswith('metrics.json') and n.startswith('./mnist_gpu/'))
     assert runs == sorted(f'mnist-nl100-{v}-s0' for v in ('supervised', 'entropy', 'rc', 'rc_nn', 'rc_kl', 'rc_kl_nn')), names
     assert './mnist_gpu/table.md' in names
+
+
+def test_diverged_run_is_reported_and_left_out(tmp_path):
+    "A run whose objective overflows: the grid goes on, says so, and the run is in no results file or table."
+    args = ['run', 'digits', '--only', 'digits-nl50-rc_kl_nn-s[01]', '--set', 'epochs=1', '--set', 'lr=1e6',
+            '--set', 'opt=sgd', '--quiet', '--results', str(tmp_path/'res'), '--runs', str(tmp_path/'runs')]
+    r = run(args)
+    assert r.returncode == 0, r.stderr
+    assert 'digits: 0 done, 0 skipped, 2 diverged, 0 not started' in r.stdout, r.stdout
+    assert 'diverged, left out of the results (Training diverged at epoch 0' in r.stdout
+    assert not (tmp_path/'res'/'digits').exists()
+    m = json.loads((tmp_path/'runs'/'digits'/'digits-nl50-rc_kl_nn-s0'/'metrics.json').read_text())
+    assert m['status'] == 'diverged' and 'Lower the learning rate' in m['error']
