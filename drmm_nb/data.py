@@ -6,7 +6,7 @@ Docs: https://drmm-nb.github.io/drmm_nb/data.html.md"""
 
 # %% ../nbs/04_data.ipynb #4b220ef0
 from __future__ import annotations
-import gzip, os, pickle, struct, zlib
+import gzip, os, pickle, struct, warnings, zlib
 from pathlib import Path
 from typing import NamedTuple
 import numpy as np
@@ -18,10 +18,11 @@ from fastai.data.load import DataLoader
 from fastai.data.core import DataLoaders
 
 # %% auto #0
-__all__ = ['DIGIT_CLASSES', 'FASHION_MNIST_DIR', 'MNIST_FILES', 'FASHION_CLASSES', 'CIFAR_FILES', 'DATASETS', 'SYNTHETIC_SIZES',
-           'ImageArrays', 'check_arrays', 'from_arrays', 'load_digits', 'read_idx', 'default_data_dir', 'load_mnist',
-           'load_fashion_mnist', 'load_svhn', 'load_cifar10', 'load_synthetic', 'load_dataset', 'labeled_subset',
-           'ImageTensors', 'channel_stats', 'PlainDL', 'PairedDL', 'DRMMDataLoaders', 'drmm_dataloaders']
+__all__ = ['DIGIT_CLASSES', 'FASHION_MNIST_DIR', 'MNIST_FILES', 'FASHION_CLASSES', 'PUBLISHED_COUNTS', 'CIFAR_FILES', 'DATASETS',
+           'SYNTHETIC_SIZES', 'ImageArrays', 'check_arrays', 'from_arrays', 'load_digits', 'read_idx',
+           'default_data_dir', 'load_mnist', 'load_fashion_mnist', 'load_svhn', 'load_cifar10', 'load_synthetic',
+           'load_dataset', 'labeled_subset', 'ImageTensors', 'channel_stats', 'PlainDL', 'PairedDL', 'DRMMDataLoaders',
+           'drmm_dataloaders']
 
 # %% ../nbs/04_data.ipynb #0fc60f5e
 class ImageArrays(NamedTuple):
@@ -194,12 +195,30 @@ def _not_found(name:str, data_dir:Path, expected:list, subdirs:tuple)->FileNotFo
     return FileNotFoundError(f"{title} not found in {data_dir} (nor in its subfolders {', '.join(subdirs)}): expected "
                              f"the files {', '.join(expected)}. Get them: {how}. Home page: {home}")
 
+PUBLISHED_COUNTS = {  # images per class in the published train and test splits
+    'mnist': ((5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949), (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009)),
+    'fashion_mnist': ((6000,) * 10, (1000,) * 10)}
+
+def _check_counts(name:str, arrays:ImageArrays, data_dir:Path):
+    "Refuse the other data set's files (same format, same sizes); warn about a full-size copy whose class counts differ."
+    counts = tuple(tuple(np.bincount(y, minlength=10).tolist()) for y in (arrays.y_train, arrays.y_test))
+    other = {'mnist': 'fashion_mnist', 'fashion_mnist': 'mnist'}[name]
+    title = lambda n: _SOURCES[n][0]
+    if counts == PUBLISHED_COUNTS[other]:
+        raise ValueError(f"{data_dir} holds {title(other)}, not {title(name)}: its class counts are {title(other)}'s. Point "
+                         f"--data-dir (data_dir) at the {title(name)} files, or ask for dataset {other!r}.")
+    if counts != PUBLISHED_COUNTS[name] and len(arrays.y_train) == 60000 and len(arrays.y_test) == 10000:
+        warnings.warn(f"{data_dir}: the class counts of these {title(name)} files differ from the published ones; "
+                      f"fine for a copy you changed on purpose, otherwise get the original files again.")
+
 def _load_idx_set(name:str, data_dir, subdirs:tuple, classes:list)->ImageArrays:
-    "The four IDX files of MNIST or Fashion-MNIST as `ImageArrays`."
+    "The four IDX files of MNIST or Fashion-MNIST as `ImageArrays`, checked against the other data set's class counts."
     data_dir = Path(data_dir).expanduser()
     paths = _find(data_dir, subdirs, MNIST_FILES, gz=True)
     if paths is None: raise _not_found(name, data_dir, [f'{n}[.gz]' for n in MNIST_FILES], subdirs)
-    return from_arrays(*map(read_idx, paths), classes=classes)
+    arrays = from_arrays(*map(read_idx, paths), classes=classes)
+    _check_counts(name, arrays, data_dir)
+    return arrays
 
 # %% ../nbs/04_data.ipynb #cde59033
 def load_mnist(data_dir=None, # folder with the 4 IDX files (or torchvision's MNIST/raw under it); default `default_data_dir()`
