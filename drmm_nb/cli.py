@@ -19,7 +19,8 @@ from .learner import drmm_learner, show_reconstructions, pick_arch, RC_TARGETS, 
 
 # %% auto #0
 __all__ = ['DATASETS', 'DEFAULT_N_LABELED', 'RUN_KEYS', 'build_parser', 'resolve_config', 'atomic_save', 'versions', 'RunLogger',
-           'check_out_dir', 'plain_progress', 'set_seed', 'train', 'main', 'compare_runs']
+           'check_out_dir', 'plain_progress', 'check_writable', 'pick_device', 'set_seed', 'train', 'main',
+           'compare_runs']
 
 # %% ../nbs/06_cli.ipynb #4a107df5
 DATASETS = ('digits', 'fashion_mnist', 'mnist', 'svhn', 'cifar10', 'synthetic', 'synthetic_small')
@@ -159,6 +160,25 @@ def plain_progress(learn:Learner):
         print('  '.join(f'{v:>10.5f}' if isinstance(v, float) else f'{str(v):>10}' for v in row), flush=True)
     learn.logger = log
 
+def check_writable(out:Path):
+    "Create `out` and check that files can be written there, before any data is loaded (a `ValueError` if not)."
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out/'.write-test'; probe.write_text(''); probe.unlink()
+    except OSError as e:
+        raise ValueError(f"--out {out} cannot be written to ({e.strerror or e}): choose a folder you can write to.") from None
+
+def pick_device(name:str)->torch.device:
+    "The torch device for `--device`: 'auto' is CUDA when available, else the CPU; a `ValueError` for one that is not here."
+    if name == 'auto': return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    try: dev = torch.device(name)
+    except RuntimeError: raise ValueError(f"--device {name!r} is not a device name: use auto, cpu, cuda or cuda:N.") from None
+    if dev.type == 'cuda' and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: no CUDA GPU is available here; use --device cpu (or auto).")
+    if dev.type == 'cuda' and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"--device {name}: there are {torch.cuda.device_count()} CUDA devices here (cuda:0 ..).")
+    return dev
+
 def set_seed(seed:int):
     "Seed Python, NumPy and PyTorch."
     random.seed(seed); np.random.seed(seed); torch.manual_seed(seed)
@@ -168,9 +188,10 @@ def train(argv:list|None=None)->dict:
     args = build_parser().parse_args(argv)
     out = Path(args.out)
     mode = check_out_dir(out, args.resume, args.overwrite)
+    check_writable(out)
+    device = pick_device(args.device)
     arrays = load_dataset(args.dataset, args.data_dir, download=args.download)
     cfg = resolve_config(args, arrays.x_train.shape[1:])
-    device = torch.device(('cuda' if torch.cuda.is_available() else 'cpu') if args.device == 'auto' else args.device)
     set_seed(cfg['seed'])
     dls = drmm_dataloaders(arrays, n_labeled=cfg['n_labeled'], bs=cfg['bs'], seed=cfg['seed'], device=device,
                            supervised_only=cfg['supervised_only'])
@@ -231,6 +252,10 @@ def main():
         print(f"drmm-train: error: {e}", file=sys.stderr); sys.exit(2)
     except TrainingDiverged as e:
         print(f"drmm-train: diverged: {e}", file=sys.stderr); sys.exit(3)
+    except KeyboardInterrupt:
+        args = [a for a in sys.argv[1:] if a not in ('--resume', '--overwrite')]
+        print(f"\ndrmm-train: interrupted. The last finished epoch is saved; continue with:\n"
+              f"  drmm-train {' '.join(args)} --resume", file=sys.stderr); sys.exit(130)
 
 # %% ../nbs/06_cli.ipynb #c9382956
 def compare_runs(dirs:list)->str:

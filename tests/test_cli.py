@@ -115,3 +115,30 @@ def test_divergence_exits_3_with_the_hint(tmp_path):
     assert 'drmm-train: diverged: Training diverged at epoch 0, batch' in r.stderr and 'Lower the learning rate' in r.stderr
     m = json.loads((tmp_path/'run'/'metrics.json').read_text(), parse_constant=lambda c: 1 / 0)
     assert m['status'] == 'diverged'
+
+
+def test_unwritable_out_and_missing_gpu_are_refused_before_loading(tmp_path):
+    f = tmp_path/'a-file'; f.write_text('')
+    r = run(['--dataset', 'digits', '--device', 'cpu', '--out', str(f/'run')])
+    assert r.returncode == 2 and 'cannot be written to' in r.stderr and 'Traceback' not in r.stderr, r.stderr
+    import torch
+    if not torch.cuda.is_available():
+        r = run(['--dataset', 'digits', '--device', 'cuda', '--out', str(tmp_path/'run')])
+        assert r.returncode == 2 and 'no CUDA GPU is available here' in r.stderr, r.stderr
+    r = run(['--dataset', 'digits', '--device', 'tpu9', '--out', str(tmp_path/'run')])
+    assert r.returncode == 2 and 'is not a device name' in r.stderr, r.stderr
+
+
+def test_ctrl_c_says_how_to_resume(tmp_path):
+    out = tmp_path/'run'
+    p = subprocess.Popen([str(EXE), *ARGS, '--epochs', '20', '--out', str(out)], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and not (out/'checkpoint.pt').exists():
+        assert p.poll() is None, p.stderr.read()
+        time.sleep(0.05)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err
+    assert 'drmm-train: interrupted' in err and '--resume' in err and 'Traceback' not in err, err
+    assert json.loads((out/'metrics.json').read_text())['status'] == 'running'
