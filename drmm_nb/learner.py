@@ -25,12 +25,14 @@ __all__ = ['RC_TARGETS', 'DIAG_COLUMNS', 'PRESETS', 'MODEL_OPTIONS', 'LOSS_OPTIO
 # %% ../nbs/05_learner.ipynb #3d0f708c
 class LossTerm(Metric):
     "Epoch average of one term of the DRMM objective on the training batches, shown as a column of fastai's table."
-    def __init__(self, term:str): self.term, self.total, self.count = term, 0., 0
+    def __init__(self, term:str): self.term, self.total, self.count, self.active = term, 0., 0, False
     def reset(self): pass  # the table resets metrics before validation; `DRMMCallback` resets these before training
     def restart(self): self.total, self.count = 0., 0
     def add(self, v:float, n:int): self.total, self.count = self.total + v * n, self.count + n
     @property
-    def value(self): return self.total / self.count if self.count else float('nan')
+    def value(self):
+        "The training epoch's mean during `fit`; NaN outside it (a lone `validate()` computes no training term)."
+        return self.total / self.count if self.count and self.active else float('nan')
     @property
     def name(self): return self.term
 
@@ -68,7 +70,8 @@ class DRMMCallback(Callback):
                 raise ValueError(f"{k}={v!r}: loss weights must be finite numbers >= 0.")
         store_attr()
         self.terms = {t: LossTerm(t) for t in ('h', 'rc', 'kl', 'nn')}
-        self.total = LossTerm('loss')  # exact epoch mean of the objective (fastai's train_loss is smoothed)
+        self.total = LossTerm('loss')  # exact epoch mean of the objective (fastai's train_loss is smoothed); not a column
+        self.total.active = True
         self.losses = self.weights = None
 
     @property
@@ -91,12 +94,17 @@ class DRMMCallback(Callback):
             if t.name not in names: self.learn.metrics.append(t)
         self.terms = {m.term: m for m in self.learn.metrics if isinstance(m, LossTerm)}
 
-    def before_train(self):
+    def _end(self):
+        self.learn.model.return_latents = False
+        for t in self.terms.values(): t.active = False
+
+    def before_train(self):  # (a lone `validate()` runs before_fit and after_fit, but no training phase)
         for t in [*self.terms.values(), self.total]: t.restart()
+        for t in self.terms.values(): t.active = True
         self.learn.model.return_latents = True
     def before_validate(self): self.learn.model.return_latents = False
-    def after_fit(self): self.learn.model.return_latents = False
-    def after_cancel_fit(self): self.learn.model.return_latents = False
+    def after_fit(self): self._end()
+    def after_cancel_fit(self): self._end()
 
     def target(self, x:Tensor)->Tensor|None:
         "What $L_{RC}$ reconstructs for the loader's (normalised) batch `x`: None (the normalised input) or the [0, 1] image."
@@ -127,10 +135,10 @@ class DRMMCallback(Callback):
 # %% ../nbs/05_learner.ipynb #721491c4
 class DiagValue(Metric):
     "A column of fastai's table whose value `RenderDiagnostics` sets once per epoch."
-    def __init__(self, name:str): self._name, self.val = name, float('nan')
+    def __init__(self, name:str): self._name, self.val, self.active = name, float('nan'), False
     def reset(self): pass
     @property
-    def value(self): return self.val
+    def value(self): return self.val if self.active else float('nan')  # NaN outside `fit`, like `LossTerm`
     @property
     def name(self): return self._name
 
@@ -152,8 +160,13 @@ class RenderDiagnostics(Callback):
         for c in self.cols.values():
             if c.name not in names: self.learn.metrics.append(c)
         self.cols = {m.name: m for m in self.learn.metrics if isinstance(m, DiagValue)}
+    def after_fit(self):
+        for c in self.cols.values(): c.active = False
+    after_cancel_fit = after_fit
 
-    def before_train(self): self.acc, self.n = {}, 0
+    def before_train(self):
+        self.acc, self.n = {}, 0
+        for c in self.cols.values(): c.active = True
 
     def _add(self, k, v):
         v = torch.as_tensor(v, dtype=torch.float64).cpu()
