@@ -76,15 +76,18 @@ class Latents:
     input:Tensor # the input after the input BatchNorm: the image the top-down pass reconstructs
     switches:list # `Switches` of layers 1..L
 
+    def _map(self, f)->Latents:
+        "The latents with `f` applied along the batch to the input and to every switch tensor (sizes kept)."
+        g = lambda t: None if t is None else f(t)
+        return Latents(g(self.input), [Switches(g(s.a), g(s.t), s.size, g(s.h)) for s in self.switches])
+
     def repeat_interleave(self, n:int)->Latents:
         "Each image's latents repeated `n` times (to render every class for every image)."
-        rep = lambda t: None if t is None else t.repeat_interleave(n, dim=0)
-        return Latents(rep(self.input), [Switches(rep(s.a), rep(s.t), s.size, rep(s.h)) for s in self.switches])
+        return self._map(lambda t: t.repeat_interleave(n, dim=0))
 
     def select(self, i:Tensor)->Latents:
         "The latents of the images picked by `i` (a boolean mask or indices over the batch)."
-        pick = lambda t: None if t is None else t[i]
-        return Latents(pick(self.input), [Switches(pick(s.a), pick(s.t), s.size, pick(s.h)) for s in self.switches])
+        return self._map(lambda t: t[i])
 
 # %% ../nbs/02_layers.ipynb #8989a103
 UNPOOL_MODES = ('mean', 'repeat')
