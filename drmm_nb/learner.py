@@ -18,9 +18,10 @@ from .layers import DRMM, ARCHS, NN_LEVELS
 from .losses import drmm_objective, ALPHAS, KL_KINDS, RENDER_MODES, UNSUP_MODES, class_weights
 
 # %% auto #0
-__all__ = ['RC_TARGETS', 'DIAG_COLUMNS', 'PRESETS', 'MODEL_OPTIONS', 'LOSS_OPTIONS', 'LossTerm', 'DRMMCallback', 'DiagValue',
-           'RenderDiagnostics', 'TrainingDiverged', 'DivergenceGuard', 'preset_options', 'presets_md', 'pick_arch',
-           'drmm_learner', 'reconstruct', 'show_reconstructions', 'show_class_templates']
+__all__ = ['RC_TARGETS', 'DIAG_COLUMNS', 'PRESETS', 'MODEL_OPTIONS', 'LOSS_OPTIONS', 'REFERENCE_ENV', 'LossTerm', 'DRMMCallback',
+           'DiagValue', 'RenderDiagnostics', 'TrainingDiverged', 'DivergenceGuard', 'preset_options', 'presets_md',
+           'reference_env', 'check_reproduces', 'pick_arch', 'drmm_learner', 'reconstruct', 'show_reconstructions',
+           'show_class_templates']
 
 # %% ../nbs/05_learner.ipynb #3d0f708c
 class LossTerm(Metric):
@@ -265,6 +266,29 @@ def presets_md()->str:
     rows = ['| option | `paper` | `authors` | source |', '|---|---|---|---|']
     rows += [f"| `{k}` | {p!r} | {a!r} | {src} |" for k, (p, a, src) in PRESETS.items()]
     return '\n'.join(rows)
+
+# %% ../nbs/05_learner.ipynb #1c6c7615
+REFERENCE_ENV = dict(torch='2.14.1', cpu_capability='AVX512', threads=1)  # where the expected values in the notebooks were recorded
+
+def reference_env()->bool:
+    "Whether this process computes like the one that recorded the expected values (`REFERENCE_ENV`), bit for bit."
+    return (torch.__version__.split('+')[0] == REFERENCE_ENV['torch'] and torch.get_num_threads() == REFERENCE_ENV['threads']
+            and torch.backends.cpu.get_cpu_capability() == REFERENCE_ENV['cpu_capability'])
+
+def check_reproduces(value:float, # what a seeded CPU run computes now
+                     expected:float, # what the same run computed in `REFERENCE_ENV`
+                     tol:float=0.02, # allowed difference in any other environment
+                     what:str='test error', # named in the failure message
+                    )->str:
+    "Assert a seeded CPU run's result: exactly in `REFERENCE_ENV`, within `tol` elsewhere; returns 'exact' or 'close'."
+    exact = reference_env()
+    ok = value == expected if exact else abs(value - expected) <= tol
+    if not ok:
+        how = 'exactly' if exact else f'within {tol} (not the reference environment {REFERENCE_ENV})'
+        raise AssertionError(f"{what} {value!r} does not reproduce the recorded {expected!r} {how}. If training changed on "
+                             f"purpose, re-run this cell and record the new value.")
+    return 'exact' if exact else 'close'
+
 
 # %% ../nbs/05_learner.ipynb #0fcbd67b
 def pick_arch(img_shape:tuple)->str:

@@ -77,7 +77,16 @@ def test_metrics_json_schema(reference):
         assert k in cfg, k
     assert cfg['n_labeled'] == 50 and cfg['arch'] == 'conv_tiny' and cfg['alpha_kl'] == 1.0
     assert m['labeled']['seed'] == 3 and len(m['labeled']['indices']) == 50
-    assert 0 <= m['final']['test_error'] <= 1
+    assert m['final']['test_error'] == m['epochs'][-1]['error_rate']
+    # the recorded error is the exported model's on the test set, recomputed here from model.pkl
+    import numpy as np, torch
+    from fastai.learner import load_learner
+    from drmm_nb.data import load_digits
+    arrays = load_digits()
+    learn = load_learner(reference/'model.pkl')
+    preds, _ = learn.get_preds(dl=learn.dls.test_dl(arrays.x_test))
+    wrong = int((preds.argmax(1) != torch.as_tensor(arrays.y_test)).sum())
+    assert m['final']['test_error'] == pytest.approx(wrong / len(arrays.y_test), abs=1e-7), (wrong, m['final'])
     assert m['wall_time_s'] > 0 and 'torch' in m['versions']
     assert (reference/'reconstructions.png').stat().st_size > 1000
 
