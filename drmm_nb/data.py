@@ -6,7 +6,7 @@ Docs: https://drmm-nb.github.io/drmm_nb/data.html.md"""
 
 # %% ../nbs/04_data.ipynb #4b220ef0
 from __future__ import annotations
-import gzip, os, pickle, struct, warnings, zlib
+import gzip, hashlib, os, pickle, struct, warnings, zlib
 from pathlib import Path
 from typing import NamedTuple
 import numpy as np
@@ -16,13 +16,20 @@ import matplotlib.pyplot as plt
 from fastai.torch_core import default_device, show_image
 from fastai.data.load import DataLoader
 from fastai.data.core import DataLoaders
+from fastai.data.transforms import CategoryMap
+from fastai.torch_core import TensorImage, TensorCategory
+from fastai.vision.data import get_grid
+from plum import dispatch  # fastai's multiple dispatch (`show_batch`, `plot_top_losses`, ...)
+from fastcore.foundation import L
+from fasttransform import Pipeline
+from contextlib import contextmanager
 
 # %% auto #0
-__all__ = ['DIGIT_CLASSES', 'FASHION_MNIST_DIR', 'MNIST_FILES', 'FASHION_CLASSES', 'PUBLISHED_COUNTS', 'CIFAR_FILES', 'DATASETS',
-           'SYNTHETIC_SIZES', 'ImageArrays', 'check_arrays', 'from_arrays', 'load_digits', 'read_idx',
-           'default_data_dir', 'load_mnist', 'load_fashion_mnist', 'load_svhn', 'load_cifar10', 'load_synthetic',
-           'load_dataset', 'labeled_subset', 'ImageTensors', 'channel_stats', 'PlainDL', 'PairedDL', 'DRMMDataLoaders',
-           'drmm_dataloaders']
+__all__ = ['DIGIT_CLASSES', 'FASHION_MNIST_DIR', 'MNIST_FILES', 'FASHION_CLASSES', 'PUBLISHED_COUNTS', 'PUBLISHED_MD5',
+           'CIFAR_FILES', 'DATASETS', 'SYNTHETIC_SIZES', 'ImageArrays', 'check_arrays', 'from_arrays', 'load_digits',
+           'read_idx', 'default_data_dir', 'load_mnist', 'load_fashion_mnist', 'load_svhn', 'load_cifar10',
+           'load_synthetic', 'load_dataset', 'labeled_subset', 'ImageTensors', 'channel_stats', 'PlainDL', 'DRMMImage',
+           'PairedDL', 'DRMMDataLoaders', 'drmm_dataloaders']
 
 # %% ../nbs/04_data.ipynb #0fc60f5e
 class ImageArrays(NamedTuple):
@@ -140,14 +147,21 @@ def load_digits(test_size:float=0.25, # fraction of the 1,797 images held out fo
 _IDX_DTYPES = {0x08: np.dtype('u1'), 0x09: np.dtype('i1'), 0x0B: np.dtype('>i2'), 0x0C: np.dtype('>i4'),
                0x0D: np.dtype('>f4'), 0x0E: np.dtype('>f8')}
 
-def read_idx(path)->np.ndarray:
-    "Read an IDX file (MNIST's format), gzipped (`.gz`) or not, checking its size against its header."
-    path = Path(path)
+def _idx_bytes(path:Path)->bytes:
+    "The uncompressed bytes of an IDX file, gzipped (`.gz`) or not."
     raw = path.read_bytes()
     if path.suffix == '.gz':
         try: raw = gzip.decompress(raw)
         except (EOFError, OSError, zlib.error) as e:
             raise ValueError(f"{path} is a truncated or corrupt gzip file ({e}): delete it and get it again.") from e
+    return raw
+
+def read_idx(path, # an IDX file, gzipped or not
+             raw:bytes|None=None, # its uncompressed bytes, if already read
+            )->np.ndarray:
+    "Read an IDX file (MNIST's format), gzipped (`.gz`) or not, checking its size against its header."
+    path = Path(path)
+    if raw is None: raw = _idx_bytes(path)
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
         raise ValueError(f"{path} is not an IDX file: it starts with bytes {raw[:4].hex(' ')}, not 00 00, a type "
                          f"code and the number of dimensions.")
@@ -199,37 +213,60 @@ PUBLISHED_COUNTS = {  # images per class in the published train and test splits
     'mnist': ((5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949), (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009)),
     'fashion_mnist': ((6000,) * 10, (1000,) * 10)}
 
-def _check_counts(name:str, arrays:ImageArrays, data_dir:Path):
-    "Refuse the other data set's files (same format, same sizes); warn about a full-size copy whose class counts differ."
+# md5 of each file's *uncompressed* content, in `MNIST_FILES` order; a gzip file's own md5 changes when it is
+# recompressed (Debian's Fashion-MNIST files are), its content does not. MNIST: the files whose .gz md5s are the
+# published ones (../shared/data/mnist/MD5SUMS, torchvision's); Fashion-MNIST: Debian's `dataset-fashion-mnist`.
+PUBLISHED_MD5 = {
+    'mnist': ('6bbc9ace898e44ae57da46a324031adb', 'a25bea736e30d166cdddb491f175f624',
+              '2646ac647ad5339dbf082846283269ea', '27ae3e4e09519cfbb04c329615203637'),
+    'fashion_mnist': ('f4a8712d7a061bf5bd6d2ca38dc4d50a', '9018921c3c673c538a1fc5bad174d6f9',
+                      '8181f5470baa50b63fa0f6fddb340f0a', '15d484375f8d13e6eb1aabb0c3f46965')}
+
+def _check_published(name:str, arrays:ImageArrays, md5s:list, paths:list, data_dir:Path, accept_modified:bool):
+    "Refuse the other data set's files; refuse a full-size copy that differs from the published files unless accepted."
     counts = tuple(tuple(np.bincount(y, minlength=10).tolist()) for y in (arrays.y_train, arrays.y_test))
     other = {'mnist': 'fashion_mnist', 'fashion_mnist': 'mnist'}[name]
     title = lambda n: _SOURCES[n][0]
-    if counts == PUBLISHED_COUNTS[other]:
+    if counts == PUBLISHED_COUNTS[other] or list(md5s) == list(PUBLISHED_MD5[other]):
         raise ValueError(f"{data_dir} holds {title(other)}, not {title(name)}: its class counts are {title(other)}'s. Point "
                          f"--data-dir (data_dir) at the {title(name)} files, or ask for dataset {other!r}.")
-    if counts != PUBLISHED_COUNTS[name] and len(arrays.y_train) == 60000 and len(arrays.y_test) == 10000:
-        warnings.warn(f"{data_dir}: the class counts of these {title(name)} files differ from the published ones; "
-                      f"fine for a copy you changed on purpose, otherwise get the original files again.")
+    full = len(arrays.y_train) == 60000 and len(arrays.y_test) == 10000
+    if not full:
+        warnings.warn(f"{data_dir}: {len(arrays.y_train)} training and {len(arrays.y_test)} test images, not the published "
+                      f"{title(name)} (60,000 and 10,000): loaded as your own data set in its format.")
+        return
+    bad = [(p.name, m, e) for p, m, e in zip(paths, md5s, PUBLISHED_MD5[name]) if m != e]
+    if not bad: return
+    what = '; '.join(f"{n}: md5 of its content {m}, published {e}" for n, m, e in bad)
+    msg = (f"{data_dir}: these files differ from the published {title(name)} ({what}"
+           f"{'; its class counts differ too' if counts != PUBLISHED_COUNTS[name] else ''}).")
+    if not accept_modified:
+        raise ValueError(f"{msg} Get the original files again, or, for a copy you changed on purpose, pass "
+                         f"accept_modified=True (drmm-train --accept-modified-data).")
+    warnings.warn(f"{msg} Loaded anyway (accept_modified=True).")
 
-def _load_idx_set(name:str, data_dir, subdirs:tuple, classes:list)->ImageArrays:
-    "The four IDX files of MNIST or Fashion-MNIST as `ImageArrays`, checked against the other data set's class counts."
+def _load_idx_set(name:str, data_dir, subdirs:tuple, classes:list, accept_modified:bool=False)->ImageArrays:
+    "The four IDX files of MNIST or Fashion-MNIST as `ImageArrays`, checked against the published files."
     data_dir = Path(data_dir).expanduser()
     paths = _find(data_dir, subdirs, MNIST_FILES, gz=True)
     if paths is None: raise _not_found(name, data_dir, [f'{n}[.gz]' for n in MNIST_FILES], subdirs)
-    arrays = from_arrays(*map(read_idx, paths), classes=classes)
-    _check_counts(name, arrays, data_dir)
+    raws = [_idx_bytes(p) for p in paths]
+    arrays = from_arrays(*[read_idx(p, r) for p, r in zip(paths, raws)], classes=classes)
+    _check_published(name, arrays, [hashlib.md5(r).hexdigest() for r in raws], paths, data_dir, accept_modified)
     return arrays
 
 # %% ../nbs/04_data.ipynb #cde59033
 def load_mnist(data_dir=None, # folder with the 4 IDX files (or torchvision's MNIST/raw under it); default `default_data_dir()`
+               accept_modified:bool=False, # load full-size files that differ from the published ones (with a warning)
               )->ImageArrays:
-    "MNIST (60K train, 10K test, 1x28x28) from its IDX files, gzipped or not."
-    return _load_idx_set('mnist', data_dir or default_data_dir(), ('MNIST/raw', 'raw', 'mnist'), DIGIT_CLASSES)
+    "MNIST (60K train, 10K test, 1x28x28) from its IDX files, gzipped or not, checked against the published files."
+    return _load_idx_set('mnist', data_dir or default_data_dir(), ('MNIST/raw', 'raw', 'mnist'), DIGIT_CLASSES, accept_modified)
 
 def load_fashion_mnist(data_dir=FASHION_MNIST_DIR, # folder with the 4 IDX files (or torchvision's FashionMNIST/raw under it)
+                       accept_modified:bool=False, # load full-size files that differ from the published ones (with a warning)
                       )->ImageArrays:
-    "Fashion-MNIST (60K train, 10K test, 1x28x28) from its IDX files; by default where Debian's package puts them."
-    return _load_idx_set('fashion_mnist', data_dir, ('FashionMNIST/raw', 'raw', 'fashion-mnist'), FASHION_CLASSES)
+    "Fashion-MNIST (60K train, 10K test, 1x28x28) from its IDX files (Debian's folder by default), checked against the published files."
+    return _load_idx_set('fashion_mnist', data_dir, ('FashionMNIST/raw', 'raw', 'fashion-mnist'), FASHION_CLASSES, accept_modified)
 
 # %% ../nbs/04_data.ipynb #c8fa8a83
 def _read_svhn_mat(path:Path)->tuple:
@@ -316,6 +353,7 @@ def load_synthetic(name:str='synthetic', # a key of `SYNTHETIC_SIZES`: 'syntheti
 def load_dataset(name:str, # one of `DATASETS`: 'digits', 'fashion_mnist', 'mnist', 'svhn', 'cifar10', 'synthetic', 'synthetic_small'
                  data_dir=None, # where the files are; default: Debian's folder for Fashion-MNIST if it holds them, else `default_data_dir()`
                  download:bool=False, # fetch missing files with torchvision (needs the network)
+                 accept_modified:bool=False, # MNIST, Fashion-MNIST: load full-size files that differ from the published ones
                 )->ImageArrays:
     "The data set `name` as `ImageArrays`; 'digits' is embedded, 'synthetic*' rendered (and cached), the others read from `data_dir`."
     name = name.lower().replace('-', '_')
@@ -325,11 +363,12 @@ def load_dataset(name:str, # one of `DATASETS`: 'digits', 'fashion_mnist', 'mnis
     if data_dir is None:
         in_debian = name == 'fashion_mnist' and _find(FASHION_MNIST_DIR, (), MNIST_FILES, gz=True)
         data_dir = FASHION_MNIST_DIR if in_debian else default_data_dir()
-    try: return _LOADERS[name](data_dir)
+    kw = dict(accept_modified=accept_modified) if name in PUBLISHED_MD5 else {}
+    try: return _LOADERS[name](data_dir, **kw)
     except FileNotFoundError:
         if not download: raise
     _download(name, data_dir)
-    return _LOADERS[name](data_dir)
+    return _LOADERS[name](data_dir, **kw)
 
 # %% ../nbs/04_data.ipynb #65c46ba6
 def labeled_subset(y, # training labels (N,)
@@ -366,7 +405,9 @@ class ImageTensors:
         self.y = None if y is None else torch.as_tensor(y, dtype=torch.int64)
         # class names, called `vocab` as in fastai (and because cloudpickle, pickling a notebook's class by value,
         # takes a method that uses both `torch` and an attribute `classes` to need the module `torch.classes`)
-        self.vocab = None if vocab is None else list(vocab)
+        # a fastai `CategoryMap` in the classes' own order (fastai's interpretation tools read `vocab.o2i`)
+        self.vocab = None if vocab is None else CategoryMap(list(vocab), sort=False)
+        self.split_idx = None  # 0 while fastai's `tta` asks for training-time augmentation, 1 for validation
     def __len__(self): return len(self.x)
     def __getitem__(self, i): return (self.x[i],) if self.y is None else (self.x[i], self.y[i])
     @property
@@ -377,7 +418,23 @@ class ImageTensors:
     def new_empty(self)->ImageTensors:
         "No images, same image shape and classes: what `Learner.export` saves instead of the data."
         return ImageTensors(self.x[:0].cpu().clone(), None if self.y is None else self.y[:0].cpu().clone(), self.vocab)
+    @contextmanager
+    def set_split_idx(self, i:int):
+        "Within the block, batch transforms see split `i` (what fastai's `Datasets.set_split_idx` does; `Learner.tta` uses it)."
+        old, self.split_idx = self.split_idx, i
+        try: yield self
+        finally: self.split_idx = old
+    @property
+    def iloc(self):
+        "Index like pandas: `iloc[idxs]` is an `ImageTensors` of those images (fastai's `Interpretation` uses it)."
+        return _ILoc(self)
     def __repr__(self): return f"ImageTensors({tuple(self.x.shape)} {self.x.dtype} on {self.device})"
+
+class _ILoc:
+    def __init__(self, ds): self.ds = ds
+    def __getitem__(self, i):
+        i = torch.as_tensor(i, dtype=torch.int64, device=self.ds.device).reshape(-1)
+        return ImageTensors(self.ds.x[i], None if self.ds.y is None else self.ds.y[i], self.ds.vocab)
 
 def channel_stats(x)->tuple:
     "Per-channel mean and std (float64 arrays of shape (C,)) of uint8 images (N, C, H, W), on the [0, 1] scale."
@@ -393,7 +450,7 @@ def channel_stats(x)->tuple:
 class PlainDL(DataLoader):
     "Batches of a whole on-device `ImageTensors`, gathered by index and normalised on the device; ordered by default."
     n_inp = 1
-    _new_keys = {'bs', 'mean', 'std', 'shuffle', 'drop_last', 'seed', 'epoch', 'device'}
+    _new_keys = {'bs', 'mean', 'std', 'shuffle', 'drop_last', 'seed', 'epoch', 'device', 'after_batch'}
     def __init__(self,
                  dataset:ImageTensors, # all the images (and labels), one tensor each
                  bs:int=100, # batch size
@@ -404,8 +461,10 @@ class PlainDL(DataLoader):
                  seed:int=0, # seed of the shuffled order
                  epoch:int=0, # the epoch whose order the next pass produces; each full pass adds 1
                  device=None, # where the data and the batches live; default: where `dataset` is
+                 after_batch=None, # callables or fastai batch `Transform`s applied to each normalised image batch (e.g. for `tta`)
                 ):
         if mean is None or std is None: mean, std = channel_stats(dataset.x)
+        self.after_batch = list(L(after_batch))
         self.mean = torch.as_tensor(mean, dtype=torch.float32).reshape(1, -1, 1, 1)
         std = torch.as_tensor(std, dtype=torch.float32).reshape(1, -1, 1, 1)
         self.std = torch.where(std > 0, std, torch.ones_like(std))  # a constant channel is left unscaled
@@ -437,12 +496,17 @@ class PlainDL(DataLoader):
 
     def _targets(self, idxs:Tensor)->tuple: return () if self.dataset.y is None else (self.dataset.y[idxs],)
 
+    def _augment(self, x:Tensor)->Tensor:
+        "Apply `after_batch` as fastai does: a `Transform` with `split_idx=0` (random augmentation) only in split 0."
+        if not self.after_batch: return x
+        return Pipeline(self.after_batch, split_idx=self.dataset.split_idx)(TensorImage(x)).as_subclass(Tensor)
+
     def __iter__(self):
         epoch, m = self.epoch, self.n_per_batch
         idxs = torch.as_tensor(np.asarray(self.get_idxs()), dtype=torch.int64).to(self.dataset.device)
         for i in range(len(self)):
             b = idxs[i * m:(i + 1) * m]
-            yield (self.normalise(self.dataset.x[b]), *self._targets(b))
+            yield (self._augment(self.normalise(self.dataset.x[b])), *self._targets(b))
         self.epoch = epoch + 1
 
     def new(self, dataset=None, cls=None, **kwargs):
@@ -450,7 +514,7 @@ class PlainDL(DataLoader):
         _check_new_kwargs(self, kwargs)
         get_idxs = kwargs.pop('get_idxs', None)
         args = dict(bs=self.bs, mean=self.mean, std=self.std, shuffle=self.shuffle, drop_last=self.drop_last,
-                    seed=self.seed, epoch=self.epoch, device=self.device)
+                    seed=self.seed, epoch=self.epoch, device=self.device, after_batch=self.after_batch)
         res = (cls or PlainDL)(self.dataset if dataset is None else dataset, **{**args, **kwargs})
         if get_idxs is not None: res.get_idxs = get_idxs  # get_preds pins the order it will undo
         return res
@@ -494,16 +558,42 @@ class PlainDL(DataLoader):
 
     def show_results(self, b, out, max_n:int=9, ctxs=None, show:bool=True, figsize=None, **kwargs):
         "Show `max_n` images of `b` titled 'prediction/label' with the predicted classes `out`."
+        if isinstance(out, (tuple, list)): out = out[0]  # (`Interpretation.show_results` passes a tuple)
         items = self.decode_batch((b[0], out, *b[1:]), max_n)
         if not show: return items
         axs = self._show(items, ['/'.join(it[1:]) for it in items], ctxs, figsize, **kwargs)
         for it, ax in zip(items, axs): ax.title.set_color('green' if len(it) < 3 or it[1] == it[2] else 'red')
 
+    @property
+    def items(self)->ImageTensors: return self.dataset  # fastai's `Interpretation` reads `dl.items` (and its `iloc`)
+
+    def _pre_show_batch(self, b, max_n:int=9):
+        "fastai's hook for `Interpretation.plot_top_losses`: (images, labels, [(image, label name, ...), ...])."
+        x, *ys = self.decode(b)
+        x, ys = DRMMImage(x[:max_n]), [TensorCategory(y[:max_n]) for y in ys]
+        return x, (ys[0] if ys else None), L((x[i], *[self._label(y[i]) for y in ys]) for i in range(len(x)))
+
 def _check_new_kwargs(dl, kwargs):
-    "Refuse `new` settings these loaders do not have (per-item transforms, workers, ...)."
+    "Refuse `new` settings these loaders do not have (per-item transforms, workers, ...); take fastai's spellings."
+    if 'shuffled' in kwargs: kwargs['shuffle'] = kwargs.pop('shuffled')  # (`Learner.tta` spells it so)
+    if kwargs.get('after_item', 1) is None: kwargs.pop('after_item')
     bad = set(kwargs) - dl._new_keys - {'get_idxs'}
     if bad: raise TypeError(f"{type(dl).__name__}.new() got {sorted(bad)}: it takes only {sorted(dl._new_keys)}; "
-                            f"these loaders have no per-item transforms and no workers.")
+                            f"these loaders have no per-item transforms (use batch transforms, `after_batch`) and no workers.")
+
+class DRMMImage(TensorImage):
+    "A batch of images on the [0, 1] scale as `PlainDL` shows them (grey images in grey)."
+
+# %% ../nbs/04_data.ipynb #a9b8c7d6
+# fastai's `ClassificationInterpretation.plot_top_losses` dispatches on the types `_pre_show_batch` returns
+@dispatch
+def plot_top_losses(x:DRMMImage, y:TensorCategory, samples, outs, raws, losses, nrows=None, ncols=None, figsize=None, **kwargs):
+    "`ClassificationInterpretation.plot_top_losses` for these loaders: each image titled prediction/actual/loss/probability."
+    axs = get_grid(len(samples), nrows=nrows, ncols=ncols, figsize=figsize, title='Prediction/Actual/Loss/Probability')
+    kwargs.setdefault('cmap', 'gray' if samples[0][0].shape[0] == 1 else None)
+    for ax, s, o, r, l in zip(axs, samples, outs, raws, losses):
+        show_image(s[0], ctx=ax, **kwargs)
+        ax.set_title(f'{o[0]}/{s[1]} / {l.item():.2f} / {r.max().item():.2f}', fontsize=8)
 
 # %% ../nbs/04_data.ipynb #2dd86545
 class PairedDL(PlainDL):
@@ -519,6 +609,7 @@ class PairedDL(PlainDL):
                  epoch:int=0, # the epoch whose batches the next pass produces; each full pass adds 1
                  supervised_only:bool=False, # batches of the bs/2 labeled images only: the supervised baseline
                  device=None, # where the data and the batches live; default: where `dataset` is
+                 after_batch=None, # batch transforms, as for `PlainDL`
                 ):
         if bs < 2 or bs % 2:
             raise ValueError(f"bs={bs}: a batch is bs/2 labeled plus bs/2 unlabeled images, so bs must be even and "
@@ -533,7 +624,7 @@ class PairedDL(PlainDL):
         self.labeled_idxs, self.supervised_only = labeled, supervised_only
         if mean is None or std is None: mean, std = channel_stats(dataset.x[labeled] if supervised_only else dataset.x)
         super().__init__(dataset, bs=bs, mean=mean, std=std, shuffle=True, drop_last=True, seed=seed, epoch=epoch,
-                         device=device)
+                         device=device, after_batch=after_batch)
 
     def to(self, device):
         "Move the data set, the labeled indices and every later batch to `device`."
@@ -580,7 +671,7 @@ class PairedDL(PlainDL):
             return PlainDL(ds, bs=self.bs, mean=self.mean, std=self.std, device=self.device).new(**plain)
         kwargs.pop('drop_last', None)  # a paired epoch always drops its last, partial batch
         args = dict(labeled_idxs=self.labeled_idxs, bs=self.bs, mean=self.mean, std=self.std, seed=self.seed,
-                    epoch=self.epoch, supervised_only=self.supervised_only, device=self.device)
+                    epoch=self.epoch, supervised_only=self.supervised_only, device=self.device, after_batch=self.after_batch)
         return (cls or PairedDL)(self.dataset if dataset is None else dataset, **{**args, **kwargs})
 
     def _show_order(self, n:int)->list:
@@ -603,8 +694,11 @@ class DRMMDataLoaders(DataLoaders):
     img_shape = property(lambda self: tuple(self.train.dataset.x.shape[1:]), doc="(C, H, W)")
     supervised_only = property(lambda self: self.train.supervised_only, doc="whether training sees labeled images only")
 
-    def test_dl(self, test_items, labels=None, bs:int|None=None, **kwargs)->PlainDL:
-        "A `PlainDL` of new images (a list of images, or an array as `from_arrays` takes), normalised like training."
+    def test_dl(self, test_items, labels=None, bs:int|None=None, with_labels:bool=False, **kwargs)->PlainDL:
+        "A `PlainDL` of new images (a list of images, an array as `from_arrays` takes, or an `ImageTensors`), normalised like training."
+        if isinstance(test_items, ImageTensors):  # e.g. `dl.items.iloc[idxs]`, as fastai's `Interpretation` passes them
+            if with_labels and labels is None and test_items.y is not None: labels = test_items.y.cpu()
+            test_items = test_items.x.cpu()
         x = np.stack([_as_numpy(o) for o in test_items]) if isinstance(test_items, (list, tuple)) else _as_numpy(test_items)
         _check_images(x, 'test_items')
         x = _to_uint8(x)

@@ -13,8 +13,8 @@ import torch.nn.functional as F
 
 # %% auto #0
 __all__ = ['BORDER_MODES', 'UNPOOL_MODES', 'INIT_MODES', 'NN_LEVELS', 'ARCHS', 'border_padding', 'Conv', 'MaxPool', 'MeanPool',
-           'conv_tiny_spec', 'conv_small_spec', 'conv_large_spec', 'Switches', 'Latents', 'DRMMLayer', 'DRMM',
-           'conv_tiny', 'conv_small', 'conv_large']
+           'conv_tiny_spec', 'conv_small_spec', 'conv_large_spec', 'Switches', 'Latents', 'Templates', 'DRMMLayer',
+           'DRMM', 'conv_tiny', 'conv_small', 'conv_large']
 
 # %% ../nbs/02_layers.ipynb #71136db8
 BORDER_MODES = ('full', 'half', 'valid')
@@ -92,6 +92,17 @@ class Latents:
 # %% ../nbs/02_layers.ipynb #8989a103
 UNPOOL_MODES = ('mean', 'repeat')
 INIT_MODES = ('kaiming', 'xavier')
+class Templates(nn.Module):
+    "The templates $\\Gamma^{(\\ell)}$ of one layer: a convolution bottom-up (`forward`), its transpose top-down (`render`)."
+    def __init__(self, n_in:int, conv:Conv, init:str, bias:bool):
+        super().__init__()
+        self.padding = border_padding(conv.k, conv.mode)
+        self.weight = nn.Parameter(torch.empty(conv.n_out, n_in, conv.k, conv.k))
+        if init == 'kaiming': nn.init.kaiming_normal_(self.weight, nonlinearity='relu')
+        else: nn.init.xavier_uniform_(self.weight)
+        self.bias = nn.Parameter(torch.zeros(conv.n_out)) if bias else None
+    def forward(self, h:Tensor)->Tensor: return F.conv2d(h, self.weight, self.bias, padding=self.padding)
+    def render(self, z:Tensor)->Tensor: return F.conv_transpose2d(z, self.weight, padding=self.padding)
 
 class DRMMLayer(nn.Module):
     "Layer $\\ell$ of the DRMM: bottom-up conv-BN-ReLU-pool and top-down rendering $\\Lambda^{(\\ell)}$ (Eqs. 11-14) with one weight."
@@ -114,16 +125,19 @@ class DRMMLayer(nn.Module):
             raise ValueError(f"leak={leak!r}: the negative slope must be in [0, 1) (0: ReLU, 0.1: the authors' LeakyReLU).")
         self.conv, self.pool, self.act, self.leak, self.unpool_mode = conv, pool, act, leak, unpool
         self.padding = border_padding(conv.k, conv.mode)
-        self.weight = nn.Parameter(torch.empty(conv.n_out, n_in, conv.k, conv.k))
-        if init == 'kaiming': nn.init.kaiming_normal_(self.weight, nonlinearity='relu')
-        else: nn.init.xavier_uniform_(self.weight)
-        self.bias = nn.Parameter(torch.zeros(conv.n_out)) if bias else None
+        self.templates = Templates(n_in, conv, init, bias)  # a module of its own, so that hooks (`learn.summary()`) see it
         self.bn = nn.BatchNorm2d(conv.n_out) if bn else None
         self.td_bn = nn.BatchNorm2d(n_in) if td_bn else None
 
+    weight = property(lambda self: self.templates.weight, doc="the templates, (out, in, k, k): shared by both passes")
+    bias = property(lambda self: self.templates.bias, doc="the bottom-up bias (class layer of the authors' code), or None")
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        for k in ('weight', 'bias'):  # checkpoints saved before `Templates` existed
+            if prefix + k in state_dict: state_dict[f'{prefix}templates.{k}'] = state_dict.pop(prefix + k)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
     def up(self, h:Tensor)->tuple:
         "Bottom-up: returns the layer's output and its `Switches`."
-        v = F.conv2d(h, self.weight, self.bias, padding=self.padding)
+        v = self.templates(h)
         if self.bn is not None: v = self.bn(v)
         a = out = None
         if self.act:
@@ -155,7 +169,7 @@ class DRMMLayer(nn.Module):
         # z * a, computed as the ReLU's own backward kernel from its float output: no bool -> float conversion
         elif s.h is not None and s.h.dtype == z.dtype: z = torch.ops.aten.threshold_backward(z, s.h, 0.)
         else: z = z * s.a
-        z = F.conv_transpose2d(z, self.weight, padding=self.padding)
+        z = self.templates.render(z)
         return self.td_bn(z) if self.td_bn is not None else z
 
     def down(self, z:Tensor, s:Switches)->Tensor:

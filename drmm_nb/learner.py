@@ -14,14 +14,15 @@ import matplotlib.pyplot as plt
 from fastai.basics import *
 from fastai.callback.schedule import ParamScheduler, SchedExp
 from fastai.callback.fp16 import MixedPrecision, AMPMode
+import fastai.callback.hook  # noqa: `Learner.summary`
 from .layers import DRMM, ARCHS, NN_LEVELS
 from .losses import drmm_objective, ALPHAS, KL_KINDS, RENDER_MODES, UNSUP_MODES, class_weights
 
 # %% auto #0
 __all__ = ['RC_TARGETS', 'DIAG_COLUMNS', 'PRESETS', 'MODEL_OPTIONS', 'LOSS_OPTIONS', 'REFERENCE_ENV', 'LossTerm', 'DRMMCallback',
            'DiagValue', 'RenderDiagnostics', 'TrainingDiverged', 'DivergenceGuard', 'preset_options', 'presets_md',
-           'reference_env', 'check_reproduces', 'pick_arch', 'drmm_learner', 'reconstruct', 'show_reconstructions',
-           'show_class_templates']
+           'reference_env', 'check_reproduces', 'error_rate', 'pick_arch', 'drmm_learner', 'reconstruct',
+           'show_reconstructions', 'show_class_templates']
 
 # %% ../nbs/05_learner.ipynb #3d0f708c
 class LossTerm(Metric):
@@ -291,6 +292,11 @@ def check_reproduces(value:float, # what a seeded CPU run computes now
 
 
 # %% ../nbs/05_learner.ipynb #0fcbd67b
+def error_rate(inp:Tensor, targ:Tensor, axis:int=-1)->Tensor:
+    "fastai's `error_rate` over the labeled images only: targets -1 (unlabeled training images) are left out."
+    m = targ >= 0  # (every test image is labeled; a paired training batch is exactly half labeled)
+    return 1 - (inp.argmax(dim=axis)[m] == targ[m]).float().mean()
+
 def pick_arch(img_shape:tuple)->str:
     "Architecture for images of shape (C, H, W): conv_tiny for 8x8, conv_small for 28x28, conv_large for 32x32."
     sizes = {8: 'conv_tiny', 28: 'conv_small', 32: 'conv_large'}

@@ -232,3 +232,12 @@ def test_repo_site(tmp_path):
     out = tmp_path/'site'
     run_build(nbs, out)
     check_site(nbs, out)
+
+
+def test_readme_links_resolve_from_the_repository_root():
+    "Every relative link in README.md (generated from nbs/index.ipynb) points at a file that exists from the root."
+    text = (ROOT/'README.md').read_text()
+    links = [l.split('#')[0] for l in re.findall(r'\]\(([^)\s]+)\)', text) if not re.match(r'https?:|#|mailto:', l)]
+    assert any(l.startswith('nbs/') for l in links), links
+    missing = [l for l in links if l and not (ROOT/l).exists()]
+    assert not missing, f"README links that do not resolve from the repository root: {missing}"
