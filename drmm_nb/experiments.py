@@ -280,12 +280,13 @@ CURVE_TERMS = (('error_rate', 'test error'), ('h', '$L_H$'), ('rc', '$L_{RC}$'),
 def plot_curves(recs:list, # records from `collect`
                 dataset:str, n_labeled:int, # which group to draw
                 variants:list|None=None, # default: every variant present
-                figsize=(13, 2.6)):
+                figsize=(9, 5)):
     "Test error and the loss terms per epoch, mean over seeds, one line per variant."
     import matplotlib.pyplot as plt
     recs = [r for r in recs if r['config']['dataset'] == dataset and r['config']['n_labeled'] == n_labeled]
     vs = [v for v in VARIANTS if any(_variant(r) == v for r in recs)] if variants is None else variants
-    fig, axs = plt.subplots(1, len(CURVE_TERMS), figsize=figsize)
+    fig, axs = plt.subplots(2, 3, figsize=figsize)  # five panels and the legend in the sixth, clear of the curves
+    axs = axs.ravel()
     for v in vs:
         rs = [r for r in recs if _variant(r) == v]
         if not rs: continue
@@ -295,7 +296,8 @@ def plot_curves(recs:list, # records from `collect`
             ax.plot(range(1, n + 1), y, label=v, lw=1.2)
             ax.set_title(title + (' %' if k == 'error_rate' else ''), fontsize=9); ax.tick_params(labelsize=7)
     axs[0].set_ylim(0, None); axs[0].set_xlabel('epoch', fontsize=8)
-    axs[-1].legend(fontsize=7, loc='upper right')
+    axs[-1].axis('off')
+    axs[-1].legend(*axs[0].get_legend_handles_labels(), loc='center', fontsize=8, frameon=False)
     fig.suptitle(f"{dataset}, $N_L$ = {n_labeled} (mean over seeds)", fontsize=9)
     fig.tight_layout()
     return fig
@@ -341,11 +343,12 @@ def diag_md(rows:list)->str:
 def plot_diagnostics(recs:list, # records from `collect`
                      dataset:str, n_labeled:int, # which group to draw
                      variants:list, # variants to draw, one line each
-                     figsize=(12, 5.2)):
+                     figsize=None): # default: 12 wide, taller with more variants (room for the legend)
     "Per epoch, mean over seeds: test error and the rendering diagnostics (scale, gradient ratios, negative templates)."
     import matplotlib.pyplot as plt
     recs = [r for r in recs if r['config']['dataset'] == dataset and r['config']['n_labeled'] == n_labeled]
-    fig, axs = plt.subplots(2, 3, figsize=figsize)
+    rows = -(-len(variants) // 6)  # legend rows, below the panels
+    fig, axs = plt.subplots(2, 3, figsize=figsize or (12, 5 + 0.22 * rows))
     axs = axs.ravel()
     for v in variants:
         rs = [r for r in recs if _variant(r) == v]
@@ -354,7 +357,7 @@ def plot_diagnostics(recs:list, # records from `collect`
             y = _epoch_mean(rs, k)
             if y is None: continue
             ax.plot(range(1, len(y) + 1), y * (100 if k == 'error_rate' else 1), label=v, lw=1.2, marker='o', ms=2.5,
-                    color=f"C{variants.index(v)}")
+                    color=f"C{variants.index(v) % 10}", ls=('-', '--', ':')[variants.index(v) // 10 % 3])
             ax.set_title(title, fontsize=9); ax.tick_params(labelsize=7)
             if k.startswith('g_'): ax.set_yscale('log')
     for k, ax in zip([k for k, _ in DIAG_TERMS], axs):
@@ -364,7 +367,7 @@ def plot_diagnostics(recs:list, # records from `collect`
     handles, labels = axs[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc='lower center', ncol=min(len(labels), 6), fontsize=8, frameon=False)
     fig.suptitle(f"{dataset}, $N_L$ = {n_labeled}: rendering diagnostics (mean over seeds; dotted: 1e-2 and 1)", fontsize=9)
-    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    fig.tight_layout(rect=(0, 0.045 * rows * 5 / (5 + 0.22 * rows) + 0.02, 1, 1))
     return fig
 
 # %% ../nbs/08_experiments.ipynb #501b3fa7
@@ -403,12 +406,12 @@ def save_curves(name:str, results='results')->list:
     recs, paths = collect(name, results), []
     for ds, nl in sorted({(r['config']['dataset'], r['config']['n_labeled']) for r in recs}):
         fig = plot_curves(recs, ds, nl)
-        paths.append(Path(results)/name/f'curves-{ds}-nl{nl}.png'); fig.savefig(paths[-1], dpi=60); plt.close(fig)
+        paths.append(Path(results)/name/f'curves-{ds}-nl{nl}.png'); fig.savefig(paths[-1], dpi=80); plt.close(fig)
         rs = [r for r in recs if (r['config']['dataset'], r['config']['n_labeled']) == (ds, nl)]
         if any('std_ratio' in row for r in rs for row in r['epochs']):  # runs that recorded the rendering diagnostics
             vs = [v for v in VARIANTS if any(_variant(r) == v for r in rs)]
             fig = plot_diagnostics(rs, ds, nl, vs)
-            paths.append(Path(results)/name/f'diagnostics-{ds}-nl{nl}.png'); fig.savefig(paths[-1], dpi=60); plt.close(fig)
+            paths.append(Path(results)/name/f'diagnostics-{ds}-nl{nl}.png'); fig.savefig(paths[-1], dpi=80); plt.close(fig)
     return paths
 
 def main(argv:list|None=None):

@@ -272,6 +272,9 @@ details.code-fold > summary { cursor: pointer; color: var(--muted); font-size: .
 .callout-caution { border-left-color: #e16f24; background: #fff7f0; }
 .MathJax_Display { overflow-x: auto; overflow-y: hidden; }
 footer { margin-top: 3rem; padding-top: .8rem; border-top: 1px solid var(--border); color: var(--muted); font-size: .85rem; }
+.ln { color: #999; user-select: none; }
+span.ln:target { background: #ffeb99; }
+body.source main { margin-left: 0; }
 @media (max-width: 56rem) {
   nav.sidebar { position: static; width: auto; border-right: none; border-bottom: 1px solid var(--border); }
   main { margin-left: 0; padding: 1.2rem; }
@@ -281,7 +284,7 @@ footer { margin-top: 3rem; padding-top: .8rem; border-top: 1px solid var(--borde
 MATHJAX_CONFIG = r"""<script type="text/x-mathjax-config">
 MathJax.Hub.Config({
   tex2jax: { inlineMath: [['$','$'], ['\\(','\\)']], displayMath: [['$$','$$'], ['\\[','\\]']],
-             processEscapes: true, processEnvironments: true },
+             processEscapes: true, processEnvironments: true, processClass: "tex2jax_process" },
   TeX: { equationNumbers: { autoNumber: "AMS", useLabelIds: true } },
   "HTML-CSS": { availableFonts: [], webFont: "STIX-Web", imageFont: null, preferredFont: null, linebreaks: { automatic: true } },
   displayAlign: "center", messageStyle: "none", showMathMenu: false
@@ -289,6 +292,35 @@ MathJax.Hub.Config({
 </script>"""
 
 def _text(s): return html.unescape(re.sub(r'<[^>]+>', '', s)).replace('¶', '').strip()
+
+def inline_html(s:str)->str:
+    "A page title as HTML: escaped, with Markdown `code` spans as <code> (not literal backticks)."
+    return re.sub(r'`([^`]+)`', r'<code>\1</code>', html.escape(s))
+
+def plain(s:str)->str: return s.replace('`', '')  # for <title>, where no markup is allowed
+
+def math_comments(body:str)->str:
+    "Let MathJax typeset the LaTeX in code comments (parameter docs of signatures), which it skips inside <pre> otherwise."
+    return re.sub(r'<span class="c1">((?:[^<$]*\$[^<$]+\$)+[^<$]*)</span>', r'<span class="c1 tex2jax_process">\1</span>', body)
+
+def source_pages(body:str, lib_path:str, root:Path, out:Path)->str:
+    "Point nbdev's source links (<repository>/blob/<branch>/<lib>/x.py#Ln) at pages of the package's source in the site."
+    pat = re.compile(r'https?://[^"\s]+/blob/[^/"]+/' + re.escape(lib_path) + r'/(\w+\.py)(#L\d+)?')
+    def sub(m):
+        name, frag = m.group(1), m.group(2) or ''
+        f = root/lib_path/name
+        if not f.exists(): return m.group(0)
+        page = out/'src'/f'{name}.html'
+        if not page.exists():
+            page.parent.mkdir(parents=True, exist_ok=True)
+            lines = f.read_text(encoding='utf-8').splitlines()
+            rows = ''.join(f'<span id="L{i}" class="ln">{i:>5}  </span>{html.escape(l)}\n' for i, l in enumerate(lines, 1))
+            page.write_text(f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{lib_path}/{name}</title>'
+                            f'<link rel="stylesheet" href="../site.css"></head><body class="source"><main><h1><code>{lib_path}/{name}'
+                            f'</code></h1><p>Generated from the notebooks by <code>nbdev-export</code>; edit the notebook named '
+                            f'in each cell comment, not this file.</p><pre>{rows}</pre></main></body></html>', encoding='utf-8')
+        return f'src/{name}.html{frag}'
+    return pat.sub(sub, body)
 
 def page_toc(body:str):
     "(id, text) of the page's H2 sections, for the sidebar."
@@ -298,7 +330,7 @@ def sidebar(pages, current, site_title, site_desc):
     items, home = [], pages[0]['file']
     for p in pages:
         cur = p['file'] == current['file']
-        li = f'<li{" class=current" if cur else ""}><a href="{p["file"]}">{html.escape(p["title"])}</a>'
+        li = f'<li{" class=current" if cur else ""}><a href="{p["file"]}">{inline_html(p["title"])}</a>'
         if cur and p['toc']:
             li += '<ul class="toc">' + ''.join(f'<li><a href="#{i}">{html.escape(t)}</a></li>' for i,t in p['toc']) + '</ul>'
         items.append(li + '</li>')
@@ -326,7 +358,7 @@ def page_html(p, pages, body, site_title, site_desc, generator):
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="generator" content="{html.escape(generator)}">
-<title>{html.escape(p['title'])} – {html.escape(site_title)}</title>
+<title>{html.escape(plain(p['title']))} – {html.escape(site_title)}</title>
 <link rel="stylesheet" href="site.css">
 {MATHJAX_CONFIG}
 <script src="{MATHJAX_SRC}"></script>
@@ -334,7 +366,7 @@ def page_html(p, pages, body, site_title, site_desc, generator):
 <body>
 {sidebar(pages, p, site_title, site_desc)}
 <main>
-<header><h1>{html.escape(p['title'])}</h1>{desc}</header>
+<header><h1>{inline_html(p['title'])}</h1>{desc}</header>
 {body}
 <footer>Built from <code>nbs/{html.escape(p['source'])}</code> by <code>tools/build_docs.py</code> (nbdev + nbconvert, saved outputs only).</footer>
 </main>
@@ -373,12 +405,14 @@ def build_static(nbs:Path, out:Path, workers:int):
     page_of = {p['source']: p['file'] for p in pages}
     for p in pages:
         body = render_body(prepare(p.pop('nb')))
-        p['body'] = fix_links(body, page_of, site_url)
+        p['body'] = math_comments(fix_links(body, page_of, site_url))
         p['toc'] = page_toc(p['body'])
     if out.exists(): shutil.rmtree(out)
     out.mkdir(parents=True)
     generator = f'tools/build_docs.py (nbdev {nbdev.__version__}, nbconvert {nbconvert.__version__}, MathJax from jupyter-server-mathjax)'
+    root, lib_path = Path(cfg.config_path), str(cfg.get('lib_path') or cfg.get('lib_name') or '')
     for p in pages:
+        if lib_path: p['body'] = source_pages(p['body'], Path(lib_path).name, root, out)
         (out/p['file']).write_text(page_html(p, pages, p['body'], site_title, site_desc, generator), encoding='utf-8')
     (out/'site.css').write_text(CSS + HtmlFormatter(style='default').get_style_defs('.highlight'), encoding='utf-8')
     copy_mathjax(out)
