@@ -589,11 +589,13 @@ class DRMMImage(TensorImage):
 @dispatch
 def plot_top_losses(x:DRMMImage, y:TensorCategory, samples, outs, raws, losses, nrows=None, ncols=None, figsize=None, **kwargs):
     "`ClassificationInterpretation.plot_top_losses` for these loaders: each image titled prediction/actual/loss/probability."
-    axs = get_grid(len(samples), nrows=nrows, ncols=ncols, figsize=figsize, title='Prediction/Actual/Loss/Probability')
+    axs = get_grid(len(samples), nrows=nrows, ncols=ncols, figsize=figsize)
+    axs[0].figure.suptitle('prediction / actual / loss / probability', fontsize=9)
     kwargs.setdefault('cmap', 'gray' if samples[0][0].shape[0] == 1 else None)
     for ax, s, o, r, l in zip(axs, samples, outs, raws, losses):
         show_image(s[0], ctx=ax, **kwargs)
         ax.set_title(f'{o[0]}/{s[1]} / {l.item():.2f} / {r.max().item():.2f}', fontsize=8)
+    axs[0].figure.tight_layout()
 
 # %% ../nbs/04_data.ipynb #2dd86545
 class PairedDL(PlainDL):

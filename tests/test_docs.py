@@ -86,14 +86,17 @@ def check_site(nbs:Path, out:Path):
         assert set(expected) - {name} <= hrefs, f"{name} misses links to {set(expected) - {name} - hrefs}"
         # titles show code spans as code, never as literal backticks
         assert '`' not in re.sub(r'<[^>]+>', '', nav.group(1)), f"{name}: backticks in the sidebar"
+        head = re.search(r'<header>(.*?)</header>', page, re.S).group(1)
+        assert '`' not in re.sub(r'<[^>]+>', '', head), f"{name}: backticks in the title or subtitle"
         # source links lead to pages of the site, with the line they name
         for src_link in re.findall(r'href="((?:https?:)?//[^"]*/blob/[^"]*)"', page):
             raise AssertionError(f"{name}: a source link leaves the site: {src_link}")
         for f, line in re.findall(r'href="(src/[\w.]+\.html)#L(\d+)"', page):
             assert f'id="L{line}"' in (out/f).read_text(), f"{name}: {f} has no line {line}"
         # LaTeX in signature comments is typeset (MathJax skips <pre> unless told)
-        for c in re.findall(r'<span class="c1[^"]*">[^<]*\$[^<$]+\$[^<]*</span>', page):
-            assert 'tex2jax_process' in c, f"{name}: MathJax would leave {c} raw"
+        for b in re.findall(r'<pre[^>]*>.*?</pre>', page, re.S):
+            if re.search(r'<span class="c1[^"]*">[^<]*\$[^<$]+\$', b):
+                assert b.startswith('<pre class="tex2jax_process">'), f"{name}: MathJax would leave the LaTeX in {b[:200]} raw"
         if 'tex2jax_process' in page: assert 'processClass: "tex2jax_process"' in page
         # no error output or traceback anywhere
         for bad in ('Traceback (most recent call last)', 'output_error'):

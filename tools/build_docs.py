@@ -300,8 +300,13 @@ def inline_html(s:str)->str:
 def plain(s:str)->str: return s.replace('`', '')  # for <title>, where no markup is allowed
 
 def math_comments(body:str)->str:
-    "Let MathJax typeset the LaTeX in code comments (parameter docs of signatures), which it skips inside <pre> otherwise."
-    return re.sub(r'<span class="c1">((?:[^<$]*\$[^<$]+\$)+[^<$]*)</span>', r'<span class="c1 tex2jax_process">\1</span>', body)
+    "Let MathJax typeset the LaTeX in code comments (parameter docs of signatures): it skips a <pre> unless the <pre> is marked."
+    c1 = re.compile(r'<span class="c1">((?:[^<$]*\$[^<$]+\$)+[^<$]*)</span>')
+    def pre(m):
+        block = m.group(0)
+        if not c1.search(block): return block
+        return c1.sub(r'<span class="c1 tex2jax_math">\1</span>', block).replace('<pre>', '<pre class="tex2jax_process">', 1)
+    return re.sub(r'<pre>.*?</pre>', pre, body, flags=re.S)
 
 def source_pages(body:str, lib_path:str, root:Path, out:Path)->str:
     "Point nbdev's source links (<repository>/blob/<branch>/<lib>/x.py#Ln) at pages of the package's source in the site."
@@ -351,7 +356,7 @@ def fix_links(body:str, page_of:dict, site_url:str):
     return re.sub(r'(<a\s[^>]*?href=")([^"]*)"', sub, body)
 
 def page_html(p, pages, body, site_title, site_desc, generator):
-    desc = f'<p class="description">{html.escape(p["description"])}</p>' if p['description'] else ''
+    desc = f'<p class="description">{inline_html(p["description"])}</p>' if p['description'] else ''
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
