@@ -115,7 +115,7 @@ class Rank0DL(PlainDL):
     def __iter__(self): return super().__iter__() if self.rank == 0 else iter(())
     def to_detach(self, b, cpu:bool=True, gather:bool=True): return to_detach(b, cpu, gather=False)
 
-# %% ../nbs/12_distributed.ipynb #f2f7b347
+# %% ../nbs/12_distributed.ipynb #0ab39921
 def revert_sync_batchnorm(module:nn.Module)->nn.Module:
     "`module` with every `SyncBatchNorm` replaced by a `BatchNorm2d` holding the same parameters and statistics."
     out = module
@@ -123,7 +123,7 @@ def revert_sync_batchnorm(module:nn.Module)->nn.Module:
         out = nn.BatchNorm2d(module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats)
         out.load_state_dict(module.state_dict())
         out.train(module.training)
-        out = out.to(next(iter(module.state_dict().values())).device)
+        out = out.to(next(iter(module.state_dict().values()), torch.zeros(0)).device)
     for name, child in module.named_children(): out.add_module(name, revert_sync_batchnorm(child))
     return out
 
@@ -174,7 +174,7 @@ class RankDivergence(Callback):
         raise TrainingDiverged(f"Training diverged at epoch {self.epoch}, batch {self.iter} on rank {ranks} (see that rank's "
                                f"message). Lower the learning rate (drmm-train --lr).")
 
-# %% ../nbs/12_distributed.ipynb #01733342
+# %% ../nbs/12_distributed.ipynb #6364a653
 def _renders(learn:Learner)->bool:
     "Whether training runs the top-down pass (so that every parameter gets a gradient)."
     drmm = getattr(learn, 'drmm', None)
@@ -209,7 +209,7 @@ def drmm_distrib_ctx(self:Learner,
         self.remove_cbs(cbs)
         if bar is not None: self.add_cb(bar)
 
-# %% ../nbs/12_distributed.ipynb #99205bd0
+# %% ../nbs/12_distributed.ipynb #4a51ae6b
 def state_digest(model:nn.Module)->str:
     "SHA-256 of the raw bytes of every parameter and buffer of `model` (state-dict order)."
     h = hashlib.sha256()
