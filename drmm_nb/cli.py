@@ -15,7 +15,8 @@ from fastai.basics import *
 from .layers import ARCHS, UNPOOL_MODES, INIT_MODES, NN_LEVELS
 from .losses import ALPHAS, KL_KINDS, RENDER_MODES, UNSUP_MODES
 from .data import load_dataset, drmm_dataloaders
-from .learner import drmm_learner, show_reconstructions, pick_arch, RC_TARGETS, PRESETS, preset_options, TrainingDiverged
+from .learner import drmm_learner, show_reconstructions, pick_arch, RC_TARGETS, PRESETS, preset_options, TrainingDiverged, unwrap_model
+from .distributed import DistRun, world_info, replicas_identical
 
 # %% auto #0
 __all__ = ['DATASETS', 'DEFAULT_N_LABELED', 'RUN_KEYS', 'build_parser', 'resolve_config', 'atomic_save', 'versions', 'RunLogger',
@@ -68,14 +69,16 @@ def build_parser()->argparse.ArgumentParser:
     a('--diag-every', type=int, default=10, help="rendering diagnostics on every k-th training batch (0: off)")
     a('--seed', type=int, default=0, help='seed of the labeled subset, the initialisation and the batch order')
     a('--supervised-only', action='store_true', help='baseline: labeled images only, no unsupervised terms')
-    a('--device', default='auto', help="'auto' (cuda if available), 'cpu', 'cuda', 'cuda:1', ...")
+    a('--device', default='auto', help="'auto' (cuda if available), 'cpu', 'cuda', 'cuda:1', ...; under torchrun: auto, cuda or cpu")
+    a('--sync-bn', action='store_true', help="under torchrun on CUDA: SyncBatchNorm, statistics over the global batch (default: each rank's own)")
+    a('--dist-timeout', type=float, default=600., help='under torchrun: seconds a process waits for another that stopped answering')
     a('--out', required=True, help='output directory')
     a('--resume', action='store_true', help='continue the run in --out from its last checkpoint')
     a('--overwrite', action='store_true', help='replace a finished run in --out')
     return p
 
 # %% ../nbs/06_cli.ipynb #34ece73f
-RUN_KEYS = ('resume', 'overwrite', 'out', 'device', 'data_dir', 'download', 'diag_every')  # how to run, not what is trained
+RUN_KEYS = ('resume', 'overwrite', 'out', 'device', 'data_dir', 'download', 'diag_every', 'dist_timeout')  # how to run, not what is trained
 
 def resolve_config(args:argparse.Namespace, img_shape:tuple)->dict:
     "The run's full configuration with every default filled in; `ValueError` for bad values."
@@ -132,7 +135,7 @@ class RunLogger(Callback):
         if diag is not None and diag.epoch_stats is not None: row['diag'] = diag.epoch_stats
         self.record['epochs'].append(row)
         self.record['wall_time_s'] = row['elapsed_s']
-        ckpt = dict(model=self.learn.model.state_dict(), opt=self.learn.opt.state_dict(), epoch=self.epoch,
+        ckpt = dict(model=unwrap_model(self.learn.model).state_dict(), opt=self.learn.opt.state_dict(), epoch=self.epoch,
                     record=self.record, rng=dict(torch=torch.get_rng_state(), numpy=np.random.get_state(), python=random.getstate()))
         atomic_save(ckpt, self.out/'checkpoint.pt')
         atomic_save(self.record, self.out/'metrics.json', as_json=True)
@@ -186,10 +189,11 @@ def set_seed(seed:int):
 def train(argv:list|None=None)->dict:
     "Run `drmm-train` with command-line arguments `argv`; returns the `metrics.json` record."
     args = build_parser().parse_args(argv)
+    dist = DistRun(args.device, args.dist_timeout, args.sync_bn)  # one plain process unless started by torchrun
     out = Path(args.out)
-    mode = check_out_dir(out, args.resume, args.overwrite)
-    check_writable(out)
-    device = pick_device(args.device)
+    mode = dist.from_rank0(check_out_dir, out, args.resume, args.overwrite)
+    dist.from_rank0(check_writable, out)
+    device = dist.device if dist.enabled else pick_device(args.device)
     arrays = load_dataset(args.dataset, args.data_dir, download=args.download)
     cfg = resolve_config(args, arrays.x_train.shape[1:])
     set_seed(cfg['seed'])
@@ -203,38 +207,45 @@ def train(argv:list|None=None)->dict:
     if not sys.stdout.isatty(): plain_progress(learn)
     trained = {k: v for k, v in cfg.items() if k not in RUN_KEYS}
     record = dict(status='running', config=cfg, labeled=dict(seed=cfg['seed'], n_labeled=cfg['n_labeled'],
-                  indices=[int(i) for i in dls.labeled_idxs]), epochs=[], device=str(device), versions=versions())
+                  indices=[int(i) for i in dls.labeled_idxs]), epochs=[], device=str(device), versions=versions(),
+                  distributed=dist.describe(cfg['bs']))
     start, elapsed = 0, 0.
     out.mkdir(parents=True, exist_ok=True)
     if mode == 'resume':
-        ck = torch.load(out/'checkpoint.pt', weights_only=False)
+        ck = dist.load_checkpoint(out/'checkpoint.pt')
         defaults = {k: v for k, v in vars(build_parser().parse_args(['--out', str(out)])).items() if k not in RUN_KEYS}
         old = {**defaults, **{k: v for k, v in ck['record']['config'].items() if k not in RUN_KEYS}}  # options added later: defaults
         if old != trained:
             diff = {k: (old.get(k), trained.get(k)) for k in set(old) | set(trained) if old.get(k) != trained.get(k)}
             raise ValueError(f"--resume with a different configuration than the run in {out}: {diff} (saved, given). "
                              f"Resume with the same options, or choose another --out.")
+        dist.check_resume(ck['record'])
         learn.model.load_state_dict(ck['model'])
         learn.create_opt(); learn.opt.load_state_dict(ck['opt'])
         torch.set_rng_state(ck['rng']['torch']); np.random.set_state(ck['rng']['numpy']); random.setstate(ck['rng']['python'])
-        record, start = ck['record'], ck['epoch'] + 1
+        record, start = dict(ck['record'], distributed=record['distributed']), ck['epoch'] + 1
         elapsed = record.get('wall_time_s', 0.)
-        print(f"Resuming {out} after epoch {ck['epoch']} ({start}/{cfg['epochs']} done).", flush=True)
-    elif mode == 'overwrite':
+        if dist.is_main: print(f"Resuming {out} after epoch {ck['epoch']} ({start}/{cfg['epochs']} done).", flush=True)
+    elif mode == 'overwrite' and dist.is_main:
         for f in ('metrics.json', 'checkpoint.pt', 'model.pkl', 'reconstructions.png'): (out/f).unlink(missing_ok=True)
     if start < cfg['epochs']:
         dls.train.set_epoch(start)
         logger = RunLogger(out, record, start_epoch=start, elapsed=elapsed)
+        cbs = [logger] if dist.is_main else []  # rank 0 alone writes checkpoint.pt and metrics.json
         try:
-            if cfg['schedule'] == 'paper': learn.fit_paper(cfg['epochs'], cfg['lr'], cfg['lr_min'], cbs=logger, start_epoch=start)
-            else: learn.fit_one_cycle(cfg['epochs'], cfg['lr'], cbs=logger, start_epoch=start)
+            with dist.context(learn):
+                if cfg['schedule'] == 'paper': learn.fit_paper(cfg['epochs'], cfg['lr'], cfg['lr_min'], cbs=cbs, start_epoch=start)
+                else: learn.fit_one_cycle(cfg['epochs'], cfg['lr'], cbs=cbs, start_epoch=start)
         except TrainingDiverged as e:
             msg = str(e).split('\n')[-1].strip()  # without fastai's "Exception occured in ..." line
             record = dict(logger.record, status='diverged', error=msg)
-            atomic_save(record, out/'metrics.json', as_json=True)
+            if dist.is_main: atomic_save(record, out/'metrics.json', as_json=True)
             raise TrainingDiverged(f"{msg} The run is recorded as diverged in {out/'metrics.json'}.") from None
         record = logger.record
-    valid_loss, test_error = learn.validate()[:2]
+    if dist.enabled:
+        record['distributed']['replicas_identical'] = replicas_identical(learn.model)
+        if not dist.is_main: dist.close(); return record  # rank 0 alone tests, exports and writes
+    valid_loss, test_error = learn.validate(dl=dist.valid_dl(learn))[:2]
     record['final'] = dict(test_error=float(test_error), test_loss=float(valid_loss), epochs=cfg['epochs'])
     learn.export('model.pkl')
     import matplotlib; matplotlib.use('Agg')
@@ -243,19 +254,38 @@ def train(argv:list|None=None)->dict:
     atomic_save(record, out/'metrics.json', as_json=True)
     print(f"{out}: test error {record['final']['test_error']:.4f} after {cfg['epochs']} epochs "
           f"({record.get('wall_time_s', 0.):.0f} s)", flush=True)
+    dist.close()
     return record
+
+def _peer_failure(e:BaseException)->bool:
+    "Whether `e` is what a process of a distributed run sees when another one crashed, was killed or hangs."
+    return isinstance(e, torch.distributed.DistError) or isinstance(e, RuntimeError) and any(
+        s in str(e).lower() for s in ('gloo', 'nccl', 'connection', 'timed out', 'timeout', 'peer', 'broken pipe'))
 
 def main():
     "Console entry point of `drmm-train`."
+    world, rank, _ = world_info()
+    who = f"drmm-train (rank {rank} of {world})" if world > 1 else "drmm-train"
+    say = lambda e: rank == 0 or not getattr(e, 'from_rank0', False)  # an error of rank 0's, handed to all: said once
     try: train(sys.argv[1:])
     except (ValueError, FileExistsError, FileNotFoundError) as e:
-        print(f"drmm-train: error: {e}", file=sys.stderr); sys.exit(2)
+        if say(e): print(f"{who}: error: {e}", file=sys.stderr)
+        sys.exit(2)
     except TrainingDiverged as e:
-        print(f"drmm-train: diverged: {e}", file=sys.stderr); sys.exit(3)
+        print(f"{who}: diverged: {e}", file=sys.stderr); sys.exit(3)
     except KeyboardInterrupt:
         args = [a for a in sys.argv[1:] if a not in ('--resume', '--overwrite')]
-        print(f"\ndrmm-train: interrupted. The last finished epoch is saved; continue with:\n"
-              f"  drmm-train {' '.join(args)} --resume", file=sys.stderr); sys.exit(130)
+        cmd = (f"torchrun --nproc_per_node {os.environ.get('LOCAL_WORLD_SIZE', world)} {sys.argv[0]}" if world > 1 else 'drmm-train')
+        if rank == 0: print(f"\ndrmm-train: interrupted. The last finished epoch is saved; continue with:\n"
+                            f"  {cmd} {' '.join(args)} --resume", file=sys.stderr)
+        sys.exit(130)
+    except Exception as e:
+        if world <= 1 or not _peer_failure(e): raise
+        lines = [l.strip() for l in str(e).split('\n') if l.strip() and not l.startswith('Exception occured in')]
+        first = (lines or [''])[0][:300]  # the backend's words, not fastai's 'Exception occured in ...'
+        print(f"{who}: error: another process of this distributed run crashed, was killed or stopped answering (for "
+              f"--dist-timeout seconds), so this one stops too: {type(e).__name__}: {first}", file=sys.stderr)
+        sys.exit(4)
 
 # %% ../nbs/06_cli.ipynb #c9382956
 def compare_runs(dirs:list)->str:

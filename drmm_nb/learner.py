@@ -19,9 +19,9 @@ from .layers import DRMM, ARCHS, NN_LEVELS
 from .losses import drmm_objective, ALPHAS, KL_KINDS, RENDER_MODES, UNSUP_MODES, class_weights
 
 # %% auto #0
-__all__ = ['RC_TARGETS', 'DIAG_COLUMNS', 'PRESETS', 'MODEL_OPTIONS', 'LOSS_OPTIONS', 'REFERENCE_ENV', 'LossTerm', 'DRMMCallback',
-           'DiagValue', 'RenderDiagnostics', 'TrainingDiverged', 'DivergenceGuard', 'preset_options', 'presets_md',
-           'reference_env', 'check_reproduces', 'error_rate', 'pick_arch', 'drmm_learner', 'reconstruct',
+__all__ = ['RC_TARGETS', 'DIAG_COLUMNS', 'PRESETS', 'MODEL_OPTIONS', 'LOSS_OPTIONS', 'REFERENCE_ENV', 'LossTerm', 'unwrap_model',
+           'DRMMCallback', 'DiagValue', 'RenderDiagnostics', 'TrainingDiverged', 'DivergenceGuard', 'preset_options',
+           'presets_md', 'reference_env', 'check_reproduces', 'error_rate', 'pick_arch', 'drmm_learner', 'reconstruct',
            'show_reconstructions', 'show_class_templates']
 
 # %% ../nbs/05_learner.ipynb #3d0f708c
@@ -37,6 +37,11 @@ class LossTerm(Metric):
         return self.total / self.count if self.count and self.active else float('nan')
     @property
     def name(self): return self.term
+
+# %% ../nbs/05_learner.ipynb #a909d424
+def unwrap_model(model:nn.Module)->nn.Module:
+    "The network inside a `DistributedDataParallel` or `DataParallel` wrapper; `model` itself otherwise."
+    return model.module if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)) else model
 
 # %% ../nbs/05_learner.ipynb #a20b3d9e
 RC_TARGETS = ('input', 'image')
@@ -86,7 +91,7 @@ class DRMMCallback(Callback):
         return math.exp(-5 * (1 - t) ** 2)
 
     def before_fit(self):
-        if not isinstance(self.learn.model, DRMM):
+        if not isinstance(unwrap_model(self.learn.model), DRMM):
             raise TypeError(f"DRMMCallback needs a DRMM model, got {type(self.learn.model).__name__}: build it with drmm_nb.layers.")
         if self.rc_target == 'image' and not all(hasattr(self.dls.train, a) for a in ('mean', 'std')):
             raise ValueError("rc_target='image' needs the training loader's normalisation (mean and std attributes, as "
@@ -97,14 +102,14 @@ class DRMMCallback(Callback):
         self.terms = {m.term: m for m in self.learn.metrics if isinstance(m, LossTerm)}
 
     def _end(self):
-        self.learn.model.return_latents = False
+        unwrap_model(self.learn.model).return_latents = False
         for t in self.terms.values(): t.active = False
 
     def before_train(self):  # (a lone `validate()` runs before_fit and after_fit, but no training phase)
         for t in [*self.terms.values(), self.total]: t.restart()
         for t in self.terms.values(): t.active = True
-        self.learn.model.return_latents = True
-    def before_validate(self): self.learn.model.return_latents = False
+        unwrap_model(self.learn.model).return_latents = True
+    def before_validate(self): unwrap_model(self.learn.model).return_latents = False
     def after_fit(self): self._end()
     def after_cancel_fit(self): self._end()
 
@@ -119,7 +124,7 @@ class DRMMCallback(Callback):
         y = self.yb[0]
         w = self.ramp_weight()
         self.weights = {k: v if k == 'alpha_h' else v * w for k, v in self.alphas.items()}
-        self.losses = drmm_objective(self.learn.model, logits, latents, y, **self.weights,
+        self.losses = drmm_objective(unwrap_model(self.learn.model), logits, latents, y, **self.weights,
                                      kl=self.kl, render=self.render, reduction=self.reduction, target=self.target(self.xb[0]),
                                      unsup=self.unsup, nn_at=self.nn_at, nn_norm=self.nn_norm)
         self.learn.pred = logits
@@ -177,7 +182,7 @@ class RenderDiagnostics(Callback):
     def after_loss(self):
         if not self.training or self.iter % self.every: return
         L, w = self.learn.drmm.losses, self.learn.drmm.weights
-        weights = [l.weight for l in self.learn.model.layers]
+        weights = [l.weight for l in unwrap_model(self.learn.model).layers]
         with torch.no_grad():
             if L.render is not None:
                 img, tgt = L.render['image'].float(), L.render['target'].float()
@@ -224,7 +229,7 @@ class DivergenceGuard(Callback):
         bad = [t for t in ('h', 'rc', 'kl', 'nn') if L is not None and not bool(torch.isfinite(getattr(L, t)))]
         what = (f"L_{bad[0].upper()} is {getattr(L, bad[0]).item()}" if bad else f"the objective is {self.learn.loss.item()}")
         lr = self.learn.opt.hypers[0].get('lr') if self.learn.opt is not None else None
-        if isinstance(self.learn.model, DRMM): self.learn.model.return_latents = False  # fastai runs no after_fit on errors
+        if isinstance(unwrap_model(self.learn.model), DRMM): unwrap_model(self.learn.model).return_latents = False  # fastai runs no after_fit on errors
         raise TrainingDiverged(f"Training diverged at epoch {self.epoch}, batch {self.iter}: {what}"
                                f"{f' (learning rate {lr:.3g})' if lr is not None else ''}. Lower the learning rate "
                                f"(drmm-train --lr), or check the data for NaN or infinite pixels.")
