@@ -1,4 +1,4 @@
-"""The command line: one run of semi-supervised training from a data set on disk to `metrics.json`, with checkpoints every epoch and exact resume
+"""The command line: one run of semi-supervised training from a data set on disk to `metrics.json`, with checkpoints every epoch (and every few minutes inside one) and exact resume
 
 Docs: https://drmm-nb.github.io/drmm_nb/cli.html.md"""
 
@@ -20,22 +20,31 @@ from .distributed import DistRun, world_info, replicas_identical
 
 # %% auto #0
 __all__ = ['DATASETS', 'DEFAULT_N_LABELED', 'RUN_KEYS', 'build_parser', 'resolve_config', 'atomic_save', 'versions', 'RunLogger',
-           'check_out_dir', 'plain_progress', 'check_writable', 'pick_device', 'set_seed', 'train', 'main',
-           'compare_runs']
+           'MidEpochCheckpoint', 'ResumeMidEpoch', 'ProgressLines', 'check_out_dir', 'plain_progress', 'check_writable',
+           'pick_device', 'set_seed', 'train', 'main', 'compare_runs']
 
 # %% ../nbs/06_cli.ipynb #4a107df5
 DATASETS = ('digits', 'fashion_mnist', 'mnist', 'svhn', 'cifar10', 'synthetic', 'synthetic_small')
 DEFAULT_N_LABELED = {'digits': 50, 'fashion_mnist': 100, 'mnist': 100, 'svhn': 1000, 'cifar10': 4000,
                      'synthetic': 4000, 'synthetic_small': 1000}  # synthetic: Table 5's smaller N_L (and a fifth of it)
 
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    "`--help` adds '(default: X)' only where the text does not say the default already, and not for None or a flag."
+    def _get_help_string(self, action):
+        h = action.help or ''
+        if 'default' in h or action.required or action.default in (None, False, argparse.SUPPRESS): return h
+        return super()._get_help_string(action)
+
 def build_parser()->argparse.ArgumentParser:
     "The `drmm-train` argument parser."
     p = argparse.ArgumentParser(prog='drmm-train', description='Semi-supervised training of a DRMM (Nguyen et al. 2016).',
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=_Help)
     a = p.add_argument
     a('--dataset', choices=DATASETS, default='digits', help='data set')
     a('--data-dir', default=None, help='directory with the data files (default: the data set\'s usual place)')
     a('--download', action='store_true', help='let torchvision download a missing data set (needs network)')
+    a('--accept-modified-data', action='store_true',
+      help='MNIST, Fashion-MNIST: train on full-size files that differ from the published ones (your own modified copy)')
     a('--n-labeled', type=int, default=None, help='labeled images N_L, balanced over classes (default per data set)')
     a('--arch', choices=list(ARCHS), default=None, help='architecture (default: by image size)')
     a('--epochs', type=int, default=10, help='epochs (one epoch = one pass over the unlabeled set)')
@@ -74,11 +83,15 @@ def build_parser()->argparse.ArgumentParser:
     a('--dist-timeout', type=float, default=600., help='under torchrun: seconds a process waits for another that stopped answering')
     a('--out', required=True, help='output directory')
     a('--resume', action='store_true', help='continue the run in --out from its last checkpoint')
+    a('--checkpoint-every', type=float, default=10., help='minutes between checkpoints inside an epoch (0: at the end of epochs only)')
+    a('--progress-every', type=float, default=60.,
+      help='seconds between progress lines when the output is not a terminal (0: one line per epoch only)')
     a('--overwrite', action='store_true', help='replace a finished run in --out')
     return p
 
 # %% ../nbs/06_cli.ipynb #34ece73f
-RUN_KEYS = ('resume', 'overwrite', 'out', 'device', 'data_dir', 'download', 'diag_every', 'dist_timeout')  # how to run, not what is trained
+RUN_KEYS = ('resume', 'overwrite', 'out', 'device', 'data_dir', 'download', 'diag_every', 'dist_timeout', 'checkpoint_every',
+            'progress_every')  # how to run, not what is trained
 
 def resolve_config(args:argparse.Namespace, img_shape:tuple)->dict:
     "The run's full configuration with every default filled in; `ValueError` for bad values."
@@ -94,6 +107,8 @@ def resolve_config(args:argparse.Namespace, img_shape:tuple)->dict:
     if not cfg['lr'] > 0: raise ValueError(f"--lr must be positive, got {cfg['lr']}.")
     if not 0 <= cfg['ramp'] <= 1: raise ValueError(f"--ramp is a fraction of training, in [0, 1]; got {cfg['ramp']}.")
     if cfg['diag_every'] < 0: raise ValueError(f"--diag-every must be >= 0 (0: off), got {cfg['diag_every']}.")
+    for k in ('checkpoint_every', 'progress_every'):
+        if not cfg[k] >= 0: raise ValueError(f"--{k.replace('_', '-')} must be >= 0 (0: off), got {cfg[k]}.")
     cfg.update(preset_options(cfg['preset'], **{k: cfg[k] for k in PRESETS}))  # every option resolved, recorded in full
     if not 0 <= cfg['leak'] < 1: raise ValueError(f"--leak is a negative slope in [0, 1), got {cfg['leak']}.")
     return cfg
@@ -123,6 +138,7 @@ class RunLogger(Callback):
     def __init__(self, out:Path, record:dict, start_epoch:int=0, elapsed:float=0.):
         store_attr()
     def before_fit(self): self.t0 = time.time()
+    def elapsed_s(self)->float: return self.elapsed + time.time() - self.t0
     def after_epoch(self):
         if self.epoch < self.start_epoch: return  # skipped while resuming
         names = list(self.recorder.metric_names)[1:-1]
@@ -130,15 +146,74 @@ class RunLogger(Callback):
         row['train_loss_smooth'] = row['train_loss']  # fastai's running average, restarted by a resume
         row['train_loss'] = self.learn.drmm.total.value  # the exact epoch mean of the objective
         row['lr'] = float(self.recorder.lrs[-1]) if self.recorder.lrs else None
-        row['elapsed_s'] = self.elapsed + time.time() - self.t0
+        row['elapsed_s'] = self.elapsed_s()
         diag = getattr(self.learn, 'render_diagnostics', None)
         if diag is not None and diag.epoch_stats is not None: row['diag'] = diag.epoch_stats
         self.record['epochs'].append(row)
         self.record['wall_time_s'] = row['elapsed_s']
-        ckpt = dict(model=unwrap_model(self.learn.model).state_dict(), opt=self.learn.opt.state_dict(), epoch=self.epoch,
-                    record=self.record, rng=dict(torch=torch.get_rng_state(), numpy=np.random.get_state(), python=random.getstate()))
-        atomic_save(ckpt, self.out/'checkpoint.pt')
+        self.save()
         atomic_save(self.record, self.out/'metrics.json', as_json=True)
+    def save(self, **mid):
+        "Write checkpoint.pt: after a whole epoch, or (`mid`: the batches done and the running means) inside one."
+        ckpt = dict(model=unwrap_model(self.learn.model).state_dict(), opt=self.learn.opt.state_dict(), epoch=self.epoch,
+                    record=self.record, rng=dict(torch=torch.get_rng_state(), numpy=np.random.get_state(), python=random.getstate()),
+                    elapsed_s=self.elapsed_s(), **mid)
+        atomic_save(ckpt, self.out/'checkpoint.pt')
+
+def _running_means(learn)->dict:
+    "What an epoch has summed so far: the loss terms' totals and the rendering diagnostics' sums (for a mid-epoch checkpoint)."
+    d, rd = learn.drmm, getattr(learn, 'render_diagnostics', None)
+    return dict(terms={t.term: (t.total, t.count) for t in [*d.terms.values(), d.total]},
+                diag=None if rd is None else (dict(rd.acc), rd.n))
+
+class MidEpochCheckpoint(Callback):
+    "A checkpoint inside an epoch every `minutes` of training, so that an interruption loses at most that much work."
+    order = RunLogger.order + 1
+    def __init__(self, logger:RunLogger, minutes:float=10.): store_attr()
+    def before_fit(self): self.last = time.time()
+    def after_epoch(self): self.last = time.time()  # the epoch's own checkpoint was just written
+    def after_batch(self):
+        if not self.training or not self.minutes or time.time() - self.last < 60 * self.minutes: return
+        if self.iter + 1 >= self.n_iter: return  # the end-of-epoch checkpoint follows
+        self.logger.save(iter=self.iter + 1, means=_running_means(self.learn))
+        self.last = time.time()
+
+class ResumeMidEpoch(Callback):
+    "Continue epoch `at_epoch` after its first `skip` batches exactly as an uninterrupted run would: same batches, schedule and means."
+    def __init__(self, at_epoch:int, skip:int, means:dict): store_attr()
+    def before_epoch(self):  # (fastai looks `all_batches` up before `before_train`: replace it here)
+        if self.epoch != self.at_epoch or not self.skip: return
+        learn, k, means = self.learn, self.skip, self.means
+        def all_batches():
+            if not learn.training: return type(learn).all_batches(learn)  # validation: every batch
+            d, rd = learn.drmm, getattr(learn, 'render_diagnostics', None)  # the means `before_train` just reset
+            for t in [*d.terms.values(), d.total]: t.total, t.count = means['terms'][t.term]
+            if rd is not None and means['diag'] is not None: rd.acc, rd.n = dict(means['diag'][0]), means['diag'][1]
+            learn.n_iter = len(learn.dl)
+            for _ in range(k):  # the schedule's position, advanced as `TrainEvalCallback` does after each batch
+                learn.pct_train += 1. / (learn.n_iter * learn.n_epoch); learn.train_iter += 1
+            for i, b in enumerate(learn.dl):  # the epoch's order depends on (seed, epoch) only: skipping draws nothing
+                if i >= k: learn.one_batch(i, b)
+        learn.all_batches = all_batches
+    def after_train(self):
+        if 'all_batches' in vars(self.learn): del self.learn.all_batches
+
+class ProgressLines(Callback):
+    "For log files: a plain line every `seconds` of training (epoch, batch, loss, elapsed, the epoch's estimated end)."
+    order = Recorder.order + 2
+    def __init__(self, seconds:float=60.): store_attr()
+    def before_fit(self): self.last = time.time()
+    def before_train(self): self.t_epoch, self.seen = time.time(), 0
+    def after_batch(self):
+        if not self.training: return
+        self.seen += 1
+        if not self.seconds or time.time() - self.last < self.seconds: return
+        now, done = time.time(), self.iter + 1
+        rate = (now - self.t_epoch) / self.seen
+        print(f"epoch {self.epoch + 1}/{self.n_epoch}  batch {done}/{self.n_iter}  loss {float(self.smooth_loss):.4f}  "
+              f"epoch ends in ~{(self.n_iter - done) * rate / 60:.1f} min", flush=True)
+        self.last = now
+
 
 # %% ../nbs/06_cli.ipynb #bc2c1487
 def check_out_dir(out:Path, resume:bool, overwrite:bool)->str:
@@ -194,7 +269,7 @@ def train(argv:list|None=None)->dict:
     mode = dist.from_rank0(check_out_dir, out, args.resume, args.overwrite)
     dist.from_rank0(check_writable, out)
     device = dist.device if dist.enabled else pick_device(args.device)
-    arrays = load_dataset(args.dataset, args.data_dir, download=args.download)
+    arrays = load_dataset(args.dataset, args.data_dir, download=args.download, accept_modified=args.accept_modified_data)
     cfg = resolve_config(args, arrays.x_train.shape[1:])
     set_seed(cfg['seed'])
     dls = drmm_dataloaders(arrays, n_labeled=cfg['n_labeled'], bs=cfg['bs'], seed=cfg['seed'], device=device,
@@ -209,7 +284,7 @@ def train(argv:list|None=None)->dict:
     record = dict(status='running', config=cfg, labeled=dict(seed=cfg['seed'], n_labeled=cfg['n_labeled'],
                   indices=[int(i) for i in dls.labeled_idxs]), epochs=[], device=str(device), versions=versions(),
                   distributed=dist.describe(cfg['bs']))
-    start, elapsed = 0, 0.
+    start, elapsed, skip, means = 0, 0., 0, None
     out.mkdir(parents=True, exist_ok=True)
     if mode == 'resume':
         ck = dist.load_checkpoint(out/'checkpoint.pt')
@@ -224,14 +299,19 @@ def train(argv:list|None=None)->dict:
         learn.create_opt(); learn.opt.load_state_dict(ck['opt'])
         torch.set_rng_state(ck['rng']['torch']); np.random.set_state(ck['rng']['numpy']); random.setstate(ck['rng']['python'])
         record, start = dict(ck['record'], distributed=record['distributed']), ck['epoch'] + 1
-        elapsed = record.get('wall_time_s', 0.)
-        if dist.is_main: print(f"Resuming {out} after epoch {ck['epoch']} ({start}/{cfg['epochs']} done).", flush=True)
+        elapsed = ck.get('elapsed_s', record.get('wall_time_s', 0.))
+        if 'iter' in ck: start, skip, means = ck['epoch'], ck['iter'], ck['means']  # a checkpoint inside epoch ck['epoch']
+        where = f"in epoch {start} after batch {skip}" if skip else f"after epoch {ck['epoch']} ({start}/{cfg['epochs']} done)"
+        if dist.is_main: print(f"Resuming {out} {where}.", flush=True)
     elif mode == 'overwrite' and dist.is_main:
         for f in ('metrics.json', 'checkpoint.pt', 'model.pkl', 'reconstructions.png'): (out/f).unlink(missing_ok=True)
     if start < cfg['epochs']:
         dls.train.set_epoch(start)
         logger = RunLogger(out, record, start_epoch=start, elapsed=elapsed)
         cbs = [logger] if dist.is_main else []  # rank 0 alone writes checkpoint.pt and metrics.json
+        if dist.is_main and not dist.enabled and cfg['checkpoint_every']: cbs.append(MidEpochCheckpoint(logger, cfg['checkpoint_every']))
+        if dist.is_main and not sys.stdout.isatty() and cfg['progress_every']: cbs.append(ProgressLines(cfg['progress_every']))
+        if skip: cbs.append(ResumeMidEpoch(start, skip, means))
         try:
             with dist.context(learn):
                 if cfg['schedule'] == 'paper': learn.fit_paper(cfg['epochs'], cfg['lr'], cfg['lr_min'], cbs=cbs, start_epoch=start)
@@ -276,7 +356,8 @@ def main():
     except KeyboardInterrupt:
         args = [a for a in sys.argv[1:] if a not in ('--resume', '--overwrite')]
         cmd = (f"torchrun --nproc_per_node {os.environ.get('LOCAL_WORLD_SIZE', world)} {sys.argv[0]}" if world > 1 else 'drmm-train')
-        if rank == 0: print(f"\ndrmm-train: interrupted. The last finished epoch is saved; continue with:\n"
+        if rank == 0: print(f"\ndrmm-train: interrupted. The last checkpoint (each epoch's end, and every --checkpoint-every "
+                            f"minutes) is saved; continue with:\n"
                             f"  {cmd} {' '.join(args)} --resume", file=sys.stderr)
         sys.exit(130)
     except Exception as e:

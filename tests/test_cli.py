@@ -104,6 +104,7 @@ def test_metrics_json_schema(reference):
     (['--epochs', '0'], '--epochs must be at least 1'),
     (['--leak', '-1'], '--leak is a negative slope in [0, 1)'),
     (['--preset', 'theano'], "invalid choice: 'theano'"),
+    (['--checkpoint-every', '-1'], '--checkpoint-every must be >= 0'),
 ])
 def test_bad_input_is_refused_before_training(tmp_path, args, message):
     out = tmp_path/'run'
@@ -120,6 +121,47 @@ def test_mnist_from_the_shared_folder(tmp_path):
     r = run(['--dataset', 'mnist', '--data-dir', str(shared), '--n-labeled', '60010', '--out', str(tmp_path/'run')])
     assert r.returncode == 2, (r.stdout, r.stderr)
     assert 'larger than the training set' in r.stderr and '60000' in r.stderr, r.stderr   # the 60,000 training images were read
+
+
+def test_mid_epoch_checkpoint_then_resume_matches(reference, tmp_path):
+    "With checkpoints inside epochs (--checkpoint-every, here ~every batch), kill -9 and --resume still give the reference run."
+    import torch
+    out = tmp_path/'run'
+    args = ARGS + ['--checkpoint-every', '0.00002']  # ~1 ms: a checkpoint after nearly every batch
+    p = subprocess.Popen([str(EXE), *args, '--out', str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline, ck = time.time() + 300, None
+    while time.time() < deadline:  # wait for a checkpoint taken inside epoch 1, then kill
+        try: ck = torch.load(out/'checkpoint.pt', weights_only=False) if (out/'checkpoint.pt').exists() else None
+        except Exception: ck = None  # (being replaced)
+        if ck is not None and ck.get('iter') and ck['epoch'] >= 1: break
+        assert p.poll() is None, p.stderr.read().decode()
+        time.sleep(0.01)
+    os.kill(p.pid, signal.SIGKILL); p.wait()
+    ck = torch.load(out/'checkpoint.pt', weights_only=False)
+    assert ck.get('iter') and 0 < ck['iter'] < 26, ck.get('iter')   # inside an epoch of 26 batches
+    r = run(args + ['--out', str(out), '--resume'])
+    assert r.returncode == 0, r.stderr
+    assert f"in epoch {ck['epoch']} after batch {ck['iter']}" in r.stdout, r.stdout
+    (m_ref, rows_ref), (m_res, rows_res) = epochs(reference), epochs(out)
+    assert m_res['final']['test_error'] == m_ref['final']['test_error']
+    assert len(rows_res) == len(rows_ref) == 3
+    for a, b in zip(rows_res, rows_ref):  # train_loss (the exact epoch mean) and the diagnostics included
+        assert a.keys() == b.keys()
+        for k in a: assert flat(a[k]) == pytest.approx(flat(b[k]), abs=1e-6, nan_ok=True), (k, a[k], b[k])
+
+
+def test_progress_lines_and_help(tmp_path):
+    "Not on a terminal, a plain progress line every --progress-every seconds; --help says each default once."
+    r = run(['--dataset', 'digits', '--device', 'cpu', '--epochs', '1', '--progress-every', '0.01', '--out', str(tmp_path/'run')])
+    assert r.returncode == 0, r.stderr
+    lines = [l for l in r.stdout.splitlines() if l.startswith('epoch 1/1  batch ')]
+    assert len(lines) >= 3 and 'loss ' in lines[0] and 'epoch ends in ~' in lines[0], r.stdout
+    done = [int(l.split()[3].split('/')[0]) for l in lines]
+    assert done == sorted(done) and all(l.split()[3].endswith('/26') for l in lines)
+    h = run(['--help']).stdout
+    assert all(b.count('default') <= 1 for b in h.split('\n  --')), h
+    assert '(default: None)' not in h and '(default: False)' not in h
+    assert '--accept-modified-data' in h and '--checkpoint-every' in h
 
 
 def test_divergence_exits_3_with_the_hint(tmp_path):
