@@ -1,6 +1,8 @@
 """Cost of one DRMM training step against the plain network's, batch assembly, and peak memory of a Fashion-MNIST run.
 
-    python bench/step.py                      # CPU, 1 thread, ConvSmall 28x28 and ConvLarge 32x32, batch 100
+    python bench/step.py                      # CPU, 1 thread, ConvSmall 28x28 and ConvLarge 32x32, batch 100, in
+                                              # fp32, bf16, channels-last and both: the fastest plain step, the DRMM step
+                                              # in each, and the fastest DRMM step's ratio to the fastest plain step
     python bench/step.py --quick              # a few steps (a smoke test)
     python bench/step.py --profile            # also torch.profiler's table of one DRMM step per architecture
     python bench/step.py --device cuda --bf16 --channels-last --compile
@@ -142,8 +144,9 @@ def main(argv=None):
     p.add_argument('--bs', type=int, default=100)
     p.add_argument('--steps', type=int, default=30, help='timed steps of each kind (median reported)')
     p.add_argument('--warmup', type=int, default=5)
-    p.add_argument('--bf16', action='store_true', help='bf16 autocast')
-    p.add_argument('--channels-last', action='store_true')
+    p.add_argument('--bf16', action='store_true', help='bf16 autocast (only this configuration)')
+    p.add_argument('--channels-last', action='store_true', help='channels-last memory format (only this configuration)')
+    p.add_argument('--fp32', action='store_true', help='only the default configuration (fp32, contiguous)')
     p.add_argument('--compile', action='store_true', help='torch.compile the two loss functions')
     p.add_argument('--profile', action='store_true', help="print torch.profiler's table of the DRMM step")
     p.add_argument('--quick', action='store_true', help='a few steps, a short memory run (smoke test)')
@@ -154,7 +157,11 @@ def main(argv=None):
     if a.quick: a.steps, a.warmup = 3, 1
     torch.set_num_threads(a.threads)
     device = torch.device(a.device)
-    opts = ' '.join(k for k in ('bf16', 'channels_last', 'compile') if getattr(a, k)) or 'fp32'
+    single = a.bf16 or a.channels_last or a.fp32
+    configs = [(a.bf16, a.channels_last)] if single else [(False, False), (True, False), (False, True), (True, True)]
+    name = lambda bf, cl: ' + '.join(k for k, on in (('bf16', bf), ('channels_last', cl)) if on) or 'fp32'
+    opts = name(*configs[0]) if single else 'fp32, bf16, channels_last, bf16 + channels_last'
+    opts += ' (compiled)' if a.compile else ''
     print(f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}), "
           f"threads {torch.get_num_threads()}, batch {a.bs}, {opts}, torch {torch.__version__}, median of {a.steps} steps")
     out = dict(device=str(device), threads=torch.get_num_threads(), bs=a.bs, options=opts, steps=a.steps, cases={},
@@ -162,13 +169,23 @@ def main(argv=None):
     step_s = None
     for arch, shape in CASES:
         if a.arch and arch not in a.arch: continue
-        drmm, plain = make_steps(arch, shape, a, device)
-        td, tp = median_times([drmm, plain], a.steps, a.warmup, device)
-        print(f"{arch:10s} {shape[1]}x{shape[2]}: DRMM step {1e3 * td:8.2f} ms   plain step {1e3 * tp:8.2f} ms   "
-              f"ratio {td / tp:.2f}", flush=True)
-        out['cases'][arch] = dict(drmm_ms=1e3 * td, plain_ms=1e3 * tp, ratio=td / tp)
-        if arch == 'conv_small': step_s = td
-        if a.profile: profile(drmm, f'{arch} DRMM', device); profile(plain, f'{arch} plain', device)
+        res = {}
+        for bf, cl in configs:
+            c = argparse.Namespace(**{**vars(a), 'bf16': bf, 'channels_last': cl})
+            drmm, plain = make_steps(arch, shape, c, device)
+            td, tp = median_times([drmm, plain], a.steps, a.warmup, device)
+            res[name(bf, cl)] = dict(drmm_ms=1e3 * td, plain_ms=1e3 * tp, ratio=td / tp)
+            print(f"{arch:10s} {shape[1]}x{shape[2]} [{name(bf, cl)}]: DRMM step {1e3 * td:8.2f} ms   plain step {1e3 * tp:8.2f} ms   "
+                  f"ratio {td / tp:.2f}", flush=True)
+            if arch == 'conv_small' and (bf, cl) == configs[0]: step_s = td
+            if a.profile: profile(drmm, f'{arch} DRMM [{name(bf, cl)}]', device); profile(plain, f'{arch} plain [{name(bf, cl)}]', device)
+        bp = min(res, key=lambda k: res[k]['plain_ms']); bd = min(res, key=lambda k: res[k]['drmm_ms'])
+        best = res[bd]['drmm_ms'] / res[bp]['plain_ms']
+        if not single:
+            print(f"{arch:10s} fastest plain step {res[bp]['plain_ms']:.2f} ms [{bp}], fastest DRMM step {res[bd]['drmm_ms']:.2f} ms "
+                  f"[{bd}]: best-plain ratio {best:.2f} (the default fp32 DRMM step: {res['fp32']['drmm_ms'] / res[bp]['plain_ms']:.2f})",
+                  flush=True)
+        out['cases'][arch] = dict(configs=res, fastest_plain=bp, fastest_drmm=bd, best_plain_ratio=best)
     if step_s is not None:
         tb, te, what = batch_time(device, 20 if a.quick else 200)
         print(f"batch assembly (Fashion-MNIST, 50+50 images): {1e3 * tb:.3f} ms per batch = {100 * tb / step_s:.2f}% of "

@@ -60,16 +60,25 @@ def test_overrides_refuse_the_committed_results(tmp_path):
 
 
 def test_bench_quick_prints_ratios():
+    "bench/step.py tries four configurations per architecture and reports the fastest DRMM step against the fastest plain one."
     r = subprocess.run([sys.executable, 'bench/step.py', '--quick', '--bs', '20', '--no-memory'], capture_output=True,
                        text=True, timeout=900, cwd=ROOT)
     assert r.returncode == 0, r.stderr
-    lines = [l for l in r.stdout.splitlines() if ' ratio ' in l]
-    assert [l.split()[0] for l in lines] == ['conv_small', 'conv_large'], r.stdout
-    # a smoke run: the times are measurements (read them, don't assert them); the ratio must be the printed times' ratio
+    lines = [l for l in r.stdout.splitlines() if ']: DRMM step' in l]
+    assert [l.split()[0] for l in lines] == ['conv_small'] * 4 + ['conv_large'] * 4, r.stdout
+    # a smoke run: the times are measurements (read them, don't assert them); the ratios must follow from the printed times
+    t = {}
     for l in lines:
         f = l.split()
         drmm, plain, ratio = float(f[f.index('DRMM') + 2]), float(f[f.index('plain') + 2]), float(f[-1])
         assert drmm > 0 and plain > 0 and abs(ratio - drmm / plain) <= 0.006, l
+        t.setdefault(f[0], []).append((drmm, plain))
+    summary = [l for l in r.stdout.splitlines() if 'best-plain ratio' in l]
+    assert len(summary) == 2, r.stdout
+    for l in summary:
+        best = float(l.split('best-plain ratio ')[1].split()[0])
+        d, p = min(x for x, _ in t[l.split()[0]]), min(y for _, y in t[l.split()[0]])
+        assert abs(best - d / p) <= 0.006, (l, d, p)
     assert 'batch assembly' in r.stdout
 
 
