@@ -21,8 +21,8 @@ from .losses import drmm_objective, ALPHAS, KL_KINDS, RENDER_MODES, UNSUP_MODES,
 # %% auto #0
 __all__ = ['RC_TARGETS', 'DIAG_COLUMNS', 'PRESETS', 'MODEL_OPTIONS', 'LOSS_OPTIONS', 'REFERENCE_ENV', 'LossTerm', 'unwrap_model',
            'DRMMCallback', 'DiagValue', 'RenderDiagnostics', 'TrainingDiverged', 'DivergenceGuard', 'preset_options',
-           'presets_md', 'reference_env', 'check_reproduces', 'error_rate', 'pick_arch', 'drmm_learner', 'reconstruct',
-           'show_reconstructions', 'show_class_templates']
+           'presets_md', 'reference_env', 'check_reproduces', 'error_rate', 'pick_arch', 'drmm_learner', 'CPUAutocast',
+           'ChannelsLast', 'reconstruct', 'show_reconstructions', 'show_class_templates']
 
 # %% ../nbs/05_learner.ipynb #3d0f708c
 class LossTerm(Metric):
@@ -333,7 +333,8 @@ def drmm_learner(dls:DataLoaders, # from `drmm_nb.data.drmm_dataloaders`
                  init:str|None=None, # 'kaiming' (paper preset) or 'xavier' (authors) initialisation
                  class_bias:bool|None=None, # class layer with a bias and no BatchNorm (authors)
                  diagnostics:int=10, # `RenderDiagnostics` on every k-th training batch; 0: off
-                 mixed_precision:bool|None=None, # bf16/fp16 autocast; None: on when the data sit on a CUDA device
+                 mixed_precision:bool|None=None, # autocast: bf16 (fp16 on older GPUs) on CUDA, bf16 on the CPU; None: on CUDA only
+                 channels_last:bool=False, # model and batches in channels-last memory format
                  metrics=None, # fastai metrics; default `error_rate`
                  **learner_kwargs, # passed to fastai's `Learner` (opt_func, wd, cbs, path, ...)
                 )->Learner:
@@ -369,10 +370,34 @@ def drmm_learner(dls:DataLoaders, # from `drmm_nb.data.drmm_dataloaders`
     learn = Learner(dls, model, loss_func=CrossEntropyLossFlat(ignore_index=-1),
                     metrics=L(metrics if metrics is not None else error_rate), cbs=cbs, **learner_kwargs)
     if mixed_precision is None: mixed_precision = torch.device(dls.device or 'cpu').type == 'cuda'
-    if mixed_precision:
-        learn.to_bf16() if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else learn.to_fp16()
+    on_cuda = torch.device(dls.device or 'cpu').type == 'cuda'
+    if mixed_precision and on_cuda:
+        learn.to_bf16() if torch.cuda.is_bf16_supported() else learn.to_fp16()
+    elif mixed_precision: learn.add_cb(CPUAutocast())  # fastai's `MixedPrecision` is CUDA-only
+    if channels_last: learn.add_cb(ChannelsLast())
     learn.arch, learn.supervised_only, learn.preset, learn.drmm_options = arch, supervised_only, preset, opts
     return learn
+
+# %% ../nbs/05_learner.ipynb #b0f16c01
+class CPUAutocast(Callback):
+    "bf16 autocast on the CPU (fastai's `MixedPrecision` is CUDA-only): forward pass and objective in bfloat16 where torch allows it."
+    order = MixedPrecision.order  # `after_pred` after `DRMMCallback`'s, which computes the objective inside the region
+    def before_batch(self):
+        self.ac = torch.autocast('cpu', dtype=torch.bfloat16); self.ac.__enter__(); self.on = True
+    def after_pred(self):
+        if isinstance(self.pred, Tensor): self.learn.pred = self.pred.float()  # what `get_preds` returns, as MixedPrecision does
+    def _exit(self):
+        if getattr(self, 'on', False): self.ac.__exit__(None, None, None); self.on = False
+    def after_loss(self): self._exit()  # backward runs outside the region
+    def after_cancel_batch(self): self._exit()
+    def after_batch(self): self._exit()
+
+class ChannelsLast(Callback):
+    "The model and every batch in channels-last memory format (faster convolutions on some hardware; see `bench/step.py`)."
+    def before_fit(self): self.learn.model.to(memory_format=torch.channels_last)
+    def before_batch(self):
+        self.learn.xb = tuple(x.contiguous(memory_format=torch.channels_last) if isinstance(x, Tensor) and x.ndim == 4 else x
+                              for x in self.xb)
 
 # %% ../nbs/05_learner.ipynb #a466c41f
 @patch
