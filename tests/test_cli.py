@@ -24,6 +24,19 @@ def epochs(path):
     return m, [{k: v for k, v in row.items() if k not in TIMING | {'train_loss_smooth'}} for row in m['epochs']]
 
 
+def assert_same_run(out, reference):
+    "The run in `out` finished with the reference run's numbers: final error and loss, every epoch's row, the labeled set."
+    (m_ref, rows_ref), (m_res, rows_res) = epochs(reference), epochs(out)
+    assert m_res['status'] == 'finished'
+    assert m_res['final']['test_error'] == m_ref['final']['test_error']
+    assert m_res['final']['test_loss'] == pytest.approx(m_ref['final']['test_loss'], abs=1e-6)
+    assert len(rows_res) == len(rows_ref) == 3
+    for a, b in zip(rows_res, rows_ref):
+        assert a.keys() == b.keys()
+        for k in a: assert flat(a[k]) == pytest.approx(flat(b[k]), abs=1e-6, nan_ok=True), (k, a[k], b[k])
+    assert m_res['labeled'] == m_ref['labeled']
+
+
 @pytest.fixture(scope='module')
 def reference(tmp_path_factory):
     out = tmp_path_factory.mktemp('ref')/'run'
@@ -50,15 +63,7 @@ def test_kill_9_mid_epoch_then_resume_matches(reference, tmp_path):
     r = run(ARGS + ['--out', str(out), '--resume'])
     assert r.returncode == 0, r.stderr
     assert 'Resuming' in r.stdout
-    (m_ref, rows_ref), (m_res, rows_res) = epochs(reference), epochs(out)
-    assert m_res['status'] == 'finished'
-    assert m_res['final']['test_error'] == m_ref['final']['test_error']
-    assert m_res['final']['test_loss'] == pytest.approx(m_ref['final']['test_loss'], abs=1e-6)
-    assert len(rows_res) == len(rows_ref) == 3
-    for a, b in zip(rows_res, rows_ref):
-        assert a.keys() == b.keys()
-        for k in a: assert flat(a[k]) == pytest.approx(flat(b[k]), abs=1e-6, nan_ok=True), (k, a[k], b[k])
-    assert m_res['labeled'] == m_ref['labeled']
+    assert_same_run(out, reference)
 
 
 def test_finished_run_is_not_overwritten(reference):
@@ -142,12 +147,7 @@ def test_mid_epoch_checkpoint_then_resume_matches(reference, tmp_path):
     r = run(args + ['--out', str(out), '--resume'])
     assert r.returncode == 0, r.stderr
     assert f"in epoch {ck['epoch']} after batch {ck['iter']}" in r.stdout, r.stdout
-    (m_ref, rows_ref), (m_res, rows_res) = epochs(reference), epochs(out)
-    assert m_res['final']['test_error'] == m_ref['final']['test_error']
-    assert len(rows_res) == len(rows_ref) == 3
-    for a, b in zip(rows_res, rows_ref):  # train_loss (the exact epoch mean) and the diagnostics included
-        assert a.keys() == b.keys()
-        for k in a: assert flat(a[k]) == pytest.approx(flat(b[k]), abs=1e-6, nan_ok=True), (k, a[k], b[k])
+    assert_same_run(out, reference)  # train_loss (the exact epoch mean) and the diagnostics included
 
 
 def test_progress_lines_and_help(tmp_path):
