@@ -1,6 +1,7 @@
 """What the rendering diagnostics (`RenderDiagnostics`) cost: fastai epochs with them off, every 10th batch, every batch.
 
     python bench/diagnostics.py            # ConvSmall on 4,000 Fashion-MNIST images (80 steps of 50+50), 1 thread
+                                           # (MNIST from ../shared/data/mnist where Fashion-MNIST is not installed)
     python bench/diagnostics.py --quick    # a smoke test
 
 Each setting trains one epoch of the same learner configuration (the authors' preset, full objective) from the same
@@ -14,7 +15,7 @@ import numpy as np
 import torch
 warnings.filterwarnings('ignore')
 from fastai.basics import Adam
-from drmm_nb.data import load_fashion_mnist, from_arrays, drmm_dataloaders
+from drmm_nb.data import load_dataset, from_arrays, drmm_dataloaders
 from drmm_nb.learner import drmm_learner
 
 
@@ -24,6 +25,14 @@ def epoch_time(arrays, every:int, preset:str)->float:
     learn = drmm_learner(dls, preset=preset, diagnostics=every, opt_func=Adam)
     with learn.no_bar(), learn.no_logging():
         t = time.perf_counter(); learn.fit(1, 1e-3); return time.perf_counter() - t
+
+
+def images():
+    "Fashion-MNIST where it is installed, else the MNIST files every checkout has beside it; and the data set's name."
+    try: return load_dataset('fashion_mnist'), 'Fashion-MNIST'
+    except FileNotFoundError: pass
+    mnist = Path(__file__).resolve().parents[1].parent/'shared'/'data'/'mnist'
+    return load_dataset('mnist', mnist), f'MNIST ({mnist}; Fashion-MNIST is not installed)'
 
 
 def main(argv=None):
@@ -37,7 +46,7 @@ def main(argv=None):
     a = p.parse_args(argv)
     if a.quick: a.n, a.reps = 400, 1
     torch.set_num_threads(a.threads)
-    f = load_fashion_mnist()
+    f, what = images()
     arrays = from_arrays(f.x_train[:a.n], f.y_train[:a.n], f.x_test[:1000], f.y_test[:1000], f.classes)
     settings = (0, 10, 1)
     times = {k: [] for k in settings}
@@ -45,9 +54,9 @@ def main(argv=None):
         for k in settings: times[k].append(epoch_time(arrays, k, a.preset))
     med = {k: statistics.median(v) for k, v in times.items()}
     steps = a.n // 50
-    res = dict(preset=a.preset, n_images=a.n, steps=steps, threads=a.threads, reps=a.reps, torch=torch.__version__,
+    res = dict(data=what, preset=a.preset, n_images=a.n, steps=steps, threads=a.threads, reps=a.reps, torch=torch.__version__,
                seconds={str(k): med[k] for k in settings}, ratio_vs_off={str(k): med[k] / med[0] for k in settings})
-    print(f"ConvSmall, {a.preset} preset, one epoch of {steps} steps, {a.threads} thread(s), median of {a.reps}:")
+    print(f"ConvSmall, {a.preset} preset, one epoch of {steps} steps of {what}, {a.threads} thread(s), median of {a.reps}:")
     for k in settings:
         label = 'off' if k == 0 else f'every {k}'
         print(f"  diagnostics {label:>9}: {med[k]:7.2f} s   ratio to off {med[k] / med[0]:.3f}")
