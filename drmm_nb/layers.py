@@ -13,8 +13,8 @@ import torch.nn.functional as F
 
 # %% auto #0
 __all__ = ['BORDER_MODES', 'UNPOOL_MODES', 'INIT_MODES', 'NN_LEVELS', 'ARCHS', 'border_padding', 'Conv', 'MaxPool', 'MeanPool',
-           'conv_tiny_spec', 'conv_small_spec', 'conv_large_spec', 'Switches', 'Latents', 'Templates', 'DRMMLayer',
-           'DRMM', 'conv_tiny', 'conv_small', 'conv_large']
+           'conv_tiny_spec', 'conv_small_spec', 'conv_large_spec', 'Switches', 'Latents', 'Templates',
+           'fast_cpu_format', 'DRMMLayer', 'DRMM', 'conv_tiny', 'conv_small', 'conv_large']
 
 # %% ../nbs/02_layers.ipynb #71136db8
 BORDER_MODES = ('full', 'half', 'valid')
@@ -65,9 +65,11 @@ class Switches:
     t:Tensor|None # argmax indices of max-pooling; None when the layer does not max-pool
     size:tuple # spatial size (h, w) before pooling
     h:Tensor|None = None # the ReLU's (detached) output, `a == (h > 0)`: lets `down` mask without converting `a`
+    p:Tensor|None = None # the (detached) max-pooled output: `a` at the argmax positions `t` is `p > 0`
 
     def __setattr__(self, k, v):
         if k == 'a': object.__setattr__(self, 'h', None)  # a new mask makes the kept ReLU output stale
+        if k in ('a', 't'): object.__setattr__(self, 'p', None)  # ... and so does a new mask or new argmax positions
         object.__setattr__(self, k, v)
 
 @dataclass
@@ -79,7 +81,7 @@ class Latents:
     def _map(self, f)->Latents:
         "The latents with `f` applied along the batch to the input and to every switch tensor (sizes kept)."
         g = lambda t: None if t is None else f(t)
-        return Latents(g(self.input), [Switches(g(s.a), g(s.t), s.size, g(s.h)) for s in self.switches])
+        return Latents(g(self.input), [Switches(g(s.a), g(s.t), s.size, g(s.h), g(s.p)) for s in self.switches])
 
     def repeat_interleave(self, n:int)->Latents:
         "Each image's latents repeated `n` times (to render every class for every image)."
@@ -102,7 +104,22 @@ class Templates(nn.Module):
         else: nn.init.xavier_uniform_(self.weight)
         self.bias = nn.Parameter(torch.zeros(conv.n_out)) if bias else None
     def forward(self, h:Tensor)->Tensor: return F.conv2d(h, self.weight, self.bias, padding=self.padding)
-    def render(self, z:Tensor)->Tensor: return F.conv_transpose2d(z, self.weight, padding=self.padding)
+    def render(self, z:Tensor)->Tensor:
+        k = self.weight.shape[-1]
+        if k > 1 and self.padding == k - 1 and self.weight.shape[1] > 1 and fast_cpu_format(z):
+            # the transpose of a 'full' convolution is a 'valid' convolution with the flipped, transposed templates:
+            # the same numbers up to rounding, and faster on the CPU in bf16 or channels-last (see the note below)
+            w = self.weight.transpose(0, 1).flip(-2, -1)
+            return F.conv2d(z, w.contiguous(memory_format=_mem_format(z)))
+        return F.conv_transpose2d(z, self.weight, padding=self.padding)
+
+def _mem_format(z:Tensor): return torch.channels_last if fast_cpu_format(z, cl_only=True) else torch.contiguous_format
+
+def fast_cpu_format(z:Tensor, cl_only:bool=False)->bool:
+    "Whether `z` is on the CPU in one of the fast configurations: channels-last (not also contiguous) or under bf16 autocast."
+    if z.device.type != 'cpu': return False
+    cl = z.ndim == 4 and z.is_contiguous(memory_format=torch.channels_last) and not z.is_contiguous()
+    return cl if cl_only else cl or torch.is_autocast_enabled('cpu')
 
 class DRMMLayer(nn.Module):
     "Layer $\\ell$ of the DRMM: bottom-up conv-BN-ReLU-pool and top-down rendering $\\Lambda^{(\\ell)}$ (Eqs. 11-14) with one weight."
@@ -147,7 +164,8 @@ class DRMMLayer(nn.Module):
         size, t = tuple(v.shape[-2:]), None
         if isinstance(self.pool, MaxPool): v, t = F.max_pool2d(v, self.pool.size, return_indices=True)
         elif isinstance(self.pool, MeanPool): v = v.mean((-2, -1), keepdim=True)
-        return v, Switches(a, t, size, out)
+        p = v.detach() if self.act and t is not None else None  # max-pooled ReLU output: the mask at the switches
+        return v, Switches(a, t, size, out, p)
 
     def unpool(self, z:Tensor, s:Switches)->Tensor:
         "Undo the pooling: max-pool through the switches $t$ (zeros elsewhere), mean-pool by 'mean' or 'repeat'."
@@ -174,7 +192,15 @@ class DRMMLayer(nn.Module):
 
     def down(self, z:Tensor, s:Switches)->Tensor:
         "Top-down (Eq. 13): undo pooling through $t$, mask by $a$, render with the transposed templates."
-        return self.render(self.unpool(z, s), s)
+        if not (isinstance(self.pool, MaxPool) and s.p is not None and s.p.dtype == z.dtype):
+            return self.render(self.unpool(z, s), s)
+        # Max-pooling: only the argmax positions survive unpooling, and there `a` is `p > 0`, so the mask is applied
+        # before unpooling, on a quarter of the entries (the same numbers, forward and backward).
+        z = torch.where(s.p > 0, z, self.leak * z) if self.leak else torch.ops.aten.threshold_backward(z, s.p, 0.)
+        with torch.autocast(z.device.type, enabled=False):  # autocast would unpool in float32 (two copies, a slow mask)
+            z = F.max_unpool2d(z, s.t, self.pool.size, output_size=s.size)
+        z = self.templates.render(z)
+        return self.td_bn(z) if self.td_bn is not None else z
 
     def out_size(self, h:int, w:int)->tuple:
         "Spatial size after this layer, or a `ValueError` naming the layer that cannot take it."
@@ -273,10 +299,17 @@ class DRMM(nn.Module):
         if levels not in NN_LEVELS: raise ValueError(f"levels={levels!r}: use one of {NN_LEVELS}.")
         z = c.to(latents.input.dtype)[:, :, None, None]
         out = []
+        # a channels-last bottom-up pass renders channels-last from the start (else the first mask mixes formats: slow)
+        cl = any(s.h is not None and fast_cpu_format(s.h, cl_only=True) for s in latents.switches)
         for layer, s in zip(reversed(self.layers), reversed(latents.switches)):
-            u = layer.unpool(z, s)
-            out.append(z if levels == 'template' else u if not isinstance(layer.pool, MaxPool) else layer.unpooled_unmasked(z, s))
-            z = layer.render(u, s)
+            if isinstance(layer.pool, MaxPool):
+                out.append(z if levels == 'template' else layer.unpooled_unmasked(z, s))
+                z = layer.down(z, s)
+            else:
+                u = layer.unpool(z, s)
+                if cl: u = u.contiguous(memory_format=torch.channels_last)
+                out.append(z if levels == 'template' else u)
+                z = layer.render(u, s)
         return z, out[::-1]
 
     def forward(self, x:Tensor):
