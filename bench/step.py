@@ -45,7 +45,18 @@ def make_steps(arch, shape, args, device):
     def plain_loss(x, y):
         return F.cross_entropy(model.bottom_up(x)[0].float(), y, ignore_index=-1)
 
-    if args.compile: drmm_loss, plain_loss = torch.compile(drmm_loss), torch.compile(plain_loss)
+    args.compiled = False
+    if args.compile:  # compile now (forward and backward), so that a failure falls back to eager with the reason
+        cd, cp = torch.compile(drmm_loss), torch.compile(plain_loss)
+        try:
+            for f in (cd, cp):
+                with amp(): loss = f(x, y)
+                loss.backward()
+            opt.zero_grad(set_to_none=True)
+            drmm_loss, plain_loss, args.compiled = cd, cp, True
+        except Exception as e:
+            why = (str(e).strip().splitlines() or [''])[0][:300]
+            print(f"torch.compile failed for {arch} ({type(e).__name__}: {why}): timing the eager steps instead", flush=True)
 
     def step(loss_fn):
         def f():
@@ -174,8 +185,8 @@ def main(argv=None):
             c = argparse.Namespace(**{**vars(a), 'bf16': bf, 'channels_last': cl})
             drmm, plain = make_steps(arch, shape, c, device)
             td, tp = median_times([drmm, plain], a.steps, a.warmup, device)
-            res[name(bf, cl)] = dict(drmm_ms=1e3 * td, plain_ms=1e3 * tp, ratio=td / tp)
-            print(f"{arch:10s} {shape[1]}x{shape[2]} [{name(bf, cl)}]: DRMM step {1e3 * td:8.2f} ms   plain step {1e3 * tp:8.2f} ms   "
+            res[name(bf, cl)] = dict(drmm_ms=1e3 * td, plain_ms=1e3 * tp, ratio=td / tp, **({'compiled': c.compiled} if a.compile else {}))
+            print(f"{arch:10s} {shape[1]}x{shape[2]} [{name(bf, cl)}{', compiled' if c.compiled else ''}]: DRMM step {1e3 * td:8.2f} ms   plain step {1e3 * tp:8.2f} ms   "
                   f"ratio {td / tp:.2f}", flush=True)
             if arch == 'conv_small' and (bf, cl) == configs[0]: step_s = td
             if a.profile: profile(drmm, f'{arch} DRMM [{name(bf, cl)}]', device); profile(plain, f'{arch} plain [{name(bf, cl)}]', device)

@@ -23,6 +23,9 @@ def loss_h(logits:Tensor, # (batch, n_classes) class scores
           )->Tensor:
     "$\\mathcal L_H$ (Eq. 5): mean cross-entropy over the labeled images."
     lab = y >= 0
+    if torch.compiler.is_compiling():  # no data-dependent branch or shape: the mean over the labeled images, as sums
+        ce = F.cross_entropy(logits, y.clamp(min=0), reduction='none')
+        return (ce * lab).sum() / lab.sum().clamp(min=1)
     if not lab.any(): return logits.sum() * 0.
     return F.cross_entropy(logits[lab], y[lab])
 
@@ -139,7 +142,7 @@ def drmm_objective(model:DRMM, # the DRMM that produced `logits` and `latents`
                   )->DRMMLosses:
     "$\\mathcal L = \\alpha_H \\mathcal L_H + \\alpha_{RC}\\mathcal L_{RC} + \\alpha_{KL}\\mathcal L_{KL} + \\alpha_{NN}\\mathcal L_{NN}$ (Sec. 4.1)."
     if y.shape != logits.shape[:1]: raise ValueError(f"y has shape {tuple(y.shape)}; expected ({logits.shape[0]},).")
-    if (y >= logits.shape[1]).any() or (y < -1).any():
+    if not torch.compiler.is_compiling() and ((y >= logits.shape[1]).any() or (y < -1).any()):  # (a graph break)
         raise ValueError(f"Labels must be in [0, {logits.shape[1]}) or -1 for unlabeled images.")
     if unsup not in UNSUP_MODES: raise ValueError(f"unsup={unsup!r}: use one of {UNSUP_MODES}.")
     target = latents.input.detach() if target is None else target.detach()

@@ -82,6 +82,51 @@ def test_bench_quick_prints_ratios():
     assert 'batch assembly' in r.stdout
 
 
+def test_bench_compare_rev(tmp_path):
+    "bench/compare_rev.py times this checkout's step against a revision's (here HEAD) in a worktree it removes again."
+    out = tmp_path/'ab.json'
+    worktrees = lambda: subprocess.run(['git', 'worktree', 'list'], cwd=ROOT, capture_output=True, text=True).stdout
+    before = worktrees()
+    r = subprocess.run([sys.executable, 'bench/compare_rev.py', 'HEAD', '--steps', '1', '--warmup', '0', '--rounds', '1',
+                        '--json', str(out)], capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(out.read_text())
+    med = res['median']
+    assert abs(res['drmm_speedup'] - med['rev']['drmm_ms'] / med['this']['drmm_ms']) < 1e-9
+    assert f"speed-up of this checkout over {res['rev']}: {res['drmm_speedup']:.2f}x" in r.stdout
+    assert worktrees() == before   # the temporary worktree is gone
+
+
+def test_bench_compile_falls_back(monkeypatch, capsys):
+    "A torch.compile that fails makes bench/step.py time the eager steps, saying why (and recording it)."
+    import argparse, torch
+    sys.path.insert(0, str(ROOT/'bench'))
+    import step
+    def broken(fn, **kw):
+        def f(*a, **k): raise RuntimeError("no compiler here")
+        return f
+    monkeypatch.setattr(torch, 'compile', broken)
+    args = argparse.Namespace(bs=4, bf16=False, channels_last=False, compile=True)
+    drmm, plain = step.make_steps('conv_small', (1, 28, 28), args, torch.device('cpu'))
+    assert args.compiled is False
+    assert 'torch.compile failed for conv_small (RuntimeError: no compiler here): timing the eager steps' in capsys.readouterr().out
+    drmm(); plain()   # the eager steps run
+
+
+def test_bench_top_down_ops_quick(tmp_path):
+    "bench/top_down_ops.py times every rendering layer both ways in four configurations, and the mask in two formats."
+    out = tmp_path/'ops.json'
+    r = subprocess.run([sys.executable, 'bench/top_down_ops.py', '--quick', '--json', str(out)], capture_output=True,
+                       text=True, timeout=900, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(out.read_text())
+    # ConvSmall's 4 and ConvLarge's 7 rendering layers with kernels > 1 (ConvLarge's 1x1 layer and the class layers skipped)
+    assert len(res['render']) == 4 * (4 + 7) and len(res['mask']) == 6
+    assert all(abs(x['speedup'] - x['transposed_ms'] / x['flipped_ms']) < 1e-9 for x in res['render'])
+    assert all(abs(x['ratio'] - x['mixed_ms'] / x['same_ms']) < 1e-9 for x in res['mask'])
+    assert r.stdout.count('speed-up of flipped') == len(res['render'])
+
+
 def test_bench_memory_stages():
     "The peak-memory run reports its peak and the resident memory after each stage; the peak bounds every stage."
     sys.path.insert(0, str(ROOT/'bench'))
