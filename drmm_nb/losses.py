@@ -81,7 +81,7 @@ class NegPartSq(torch.autograd.Function):
 def neg_part_sq(z:Tensor, # a template $z^{(\ell)}$, (batch, ...)
                 reduction:str='mean', # 'mean', 'sum' or 'none', as in `_per_image`
                )->Tensor:
-    "Squared negative part of `z`, $\lVert\max\{0, -z\}\rVert^2$, reduced as `_per_image` does (one level of $\mathcal L_{NN}$)."
+    "Squared negative part of `z`, $\\lVert\\max\\{0, -z\\}\\rVert^2$, reduced as `_per_image` does (one level of $\\mathcal L_{NN}$)."
     if reduction not in ('mean', 'sum', 'none'): raise ValueError(f"reduction={reduction!r}: use 'mean', 'sum' or 'none'.")
     return NegPartSq.apply(z, reduction)
 
