@@ -81,6 +81,8 @@ def build_parser()->argparse.ArgumentParser:
     a('--device', default='auto', help="'auto' (cuda if available), 'cpu', 'cuda', 'cuda:1', ...; under torchrun: auto, cuda or cpu")
     a('--bf16', action='store_true', help='bf16 autocast on the CPU too (on CUDA autocast is always on); changes the numbers')
     a('--channels-last', action='store_true', help='channels-last memory format for the model and the batches')
+    a('--compile', action='store_true',
+      help='torch.compile the objective (top-down pass and losses) while training; eager, with a warning, if it fails')
     a('--sync-bn', action='store_true', help="under torchrun on CUDA: SyncBatchNorm, statistics over the global batch (default: each rank's own)")
     a('--dist-timeout', type=float, default=600., help='under torchrun: seconds a process waits for another that stopped answering')
     a('--out', required=True, help='output directory')
@@ -281,6 +283,7 @@ def train(argv:list|None=None)->dict:
                          reduction=cfg['reduction'], ramp=cfg['ramp'], preset=cfg['preset'],
                          **{k: cfg[k] for k in PRESETS}, diagnostics=cfg['diag_every'],
                          mixed_precision=True if cfg['bf16'] else None, channels_last=cfg['channels_last'],
+                         compile=cfg['compile'],
                          opt_func=SGD if cfg['opt'] == 'sgd' else Adam, path=out, model_dir='.')
     if not sys.stdout.isatty(): plain_progress(learn)
     trained = {k: v for k, v in cfg.items() if k not in RUN_KEYS}

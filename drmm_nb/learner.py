@@ -6,7 +6,7 @@ Docs: https://drmm-nb.github.io/drmm_nb/learner.html.md"""
 
 # %% ../nbs/05_learner.ipynb #46e520b5
 from __future__ import annotations
-import math
+import contextlib, math, warnings
 import torch
 from torch import Tensor
 import torch.nn.functional as F
@@ -16,13 +16,13 @@ from fastai.callback.schedule import ParamScheduler, SchedExp
 from fastai.callback.fp16 import MixedPrecision, AMPMode
 import fastai.callback.hook  # noqa: `Learner.summary`
 from .layers import DRMM, ARCHS, NN_LEVELS
-from .losses import drmm_objective, ALPHAS, KL_KINDS, RENDER_MODES, UNSUP_MODES, class_weights
+from .losses import DRMMLosses, drmm_objective, ALPHAS, KL_KINDS, RENDER_MODES, UNSUP_MODES, class_weights
 
 # %% auto #0
 __all__ = ['RC_TARGETS', 'DIAG_COLUMNS', 'PRESETS', 'MODEL_OPTIONS', 'LOSS_OPTIONS', 'REFERENCE_ENV', 'LossTerm', 'unwrap_model',
            'DRMMCallback', 'DiagValue', 'RenderDiagnostics', 'TrainingDiverged', 'DivergenceGuard', 'preset_options',
            'presets_md', 'reference_env', 'check_reproduces', 'error_rate', 'pick_arch', 'drmm_learner', 'CPUAutocast',
-           'ChannelsLast', 'reconstruct', 'show_reconstructions', 'show_class_templates']
+           'ChannelsLast', 'CompileStep', 'reconstruct', 'show_reconstructions', 'show_class_templates']
 
 # %% ../nbs/05_learner.ipynb #3d0f708c
 class LossTerm(Metric):
@@ -76,6 +76,7 @@ class DRMMCallback(Callback):
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
                 raise ValueError(f"{k}={v!r}: loss weights must be finite numbers >= 0.")
         store_attr()
+        self.objective = drmm_objective  # `CompileStep` swaps in a compiled one for the length of a `fit`
         self.terms = {t: LossTerm(t) for t in ('h', 'rc', 'kl', 'nn')}
         self.total = LossTerm('loss')  # exact epoch mean of the objective (fastai's train_loss is smoothed); not a column
         self.total.active = True
@@ -119,14 +120,17 @@ class DRMMCallback(Callback):
         dl = self.dls.train
         return x * dl.std.to(x.device, x.dtype) + dl.mean.to(x.device, x.dtype)
 
-    def after_pred(self):
-        logits, latents = self.pred
-        y = self.yb[0]
+    def objective_of(self, logits:Tensor, latents, x:Tensor, y:Tensor)->DRMMLosses:
+        "The objective (and its terms) of a training batch `x`, `y` whose bottom-up pass gave `logits` and `latents`."
         w = self.ramp_weight()
         self.weights = {k: v if k == 'alpha_h' else v * w for k, v in self.alphas.items()}
-        self.losses = drmm_objective(unwrap_model(self.learn.model), logits, latents, y, **self.weights,
-                                     kl=self.kl, render=self.render, reduction=self.reduction, target=self.target(self.xb[0]),
-                                     unsup=self.unsup, nn_at=self.nn_at, nn_norm=self.nn_norm)
+        return self.objective(unwrap_model(self.learn.model), logits, latents, y, **self.weights,
+                              kl=self.kl, render=self.render, reduction=self.reduction, target=self.target(x),
+                              unsup=self.unsup, nn_at=self.nn_at, nn_norm=self.nn_norm)
+
+    def after_pred(self):
+        logits, latents = self.pred
+        self.losses = self.objective_of(logits, latents, self.xb[0], self.yb[0])
         self.learn.pred = logits
 
     def after_loss(self):
@@ -335,6 +339,7 @@ def drmm_learner(dls:DataLoaders, # from `drmm_nb.data.drmm_dataloaders`
                  diagnostics:int=10, # `RenderDiagnostics` on every k-th training batch; 0: off
                  mixed_precision:bool|None=None, # autocast: bf16 (fp16 on older GPUs) on CUDA, bf16 on the CPU; None: on CUDA only
                  channels_last:bool=False, # model and batches in channels-last memory format
+                 compile:bool=False, # `torch.compile` the objective (top-down pass and losses) while training (`CompileStep`)
                  metrics=None, # fastai metrics; default `error_rate`
                  **learner_kwargs, # passed to fastai's `Learner` (opt_func, wd, cbs, path, ...)
                 )->Learner:
@@ -375,6 +380,7 @@ def drmm_learner(dls:DataLoaders, # from `drmm_nb.data.drmm_dataloaders`
         learn.to_bf16() if torch.cuda.is_bf16_supported() else learn.to_fp16()
     elif mixed_precision: learn.add_cb(CPUAutocast())  # fastai's `MixedPrecision` is CUDA-only
     if channels_last: learn.add_cb(ChannelsLast())
+    if compile: learn.add_cb(CompileStep())
     learn.arch, learn.supervised_only, learn.preset, learn.drmm_options = arch, supervised_only, preset, opts
     return learn
 
@@ -398,6 +404,53 @@ class ChannelsLast(Callback):
     def before_batch(self):
         self.learn.xb = tuple(x.contiguous(memory_format=torch.channels_last) if isinstance(x, Tensor) and x.ndim == 4 else x
                               for x in self.xb)
+
+class CompileStep(Callback):
+    "`torch.compile` the objective (top-down pass and losses) for the length of a `fit`; eager, saying why, if compiling fails."
+    order = 100  # `before_fit` after `ChannelsLast`'s and `MixedPrecision`'s: the trial step sees the format and precision of training
+    def __init__(self, **compile_kwargs): self.compile_kwargs, self.compiled, self.why = compile_kwargs, False, None # `torch.compile` options
+    def _autocast(self, device):
+        "The autocast region training runs the forward pass and the objective in (none without mixed precision)."
+        mp = first(c for c in self.learn.cbs if isinstance(c, MixedPrecision))
+        if mp is not None and getattr(mp, 'autocast', None) is not None: return mp.autocast
+        if any(isinstance(c, CPUAutocast) for c in self.learn.cbs): return torch.autocast('cpu', dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+    def before_fit(self):
+        m, drmm = unwrap_model(self.learn.model), self.learn.drmm
+        self.compiled, self.why = False, None
+        # backward passes that keep their graph (`RenderDiagnostics` takes each term's gradient in turn) need this off
+        from torch._functorch import config as aot_config
+        self.donated, aot_config.donated_buffer = aot_config.donated_buffer, False
+        if m is not self.learn.model:
+            self.why = 'the model is wrapped for distributed training'
+            warnings.warn(f"CompileStep: {self.why}; training runs eagerly."); return
+        # compile now, forward and backward, on one training batch, so that a failure ends here and not inside `fit`
+        state = {k: v.clone() for k, v in m.state_dict().items()}  # the trial step moves BatchNorm's running statistics
+        x, y = self.dls.train.one_batch()[:2]
+        if any(isinstance(c, ChannelsLast) for c in self.learn.cbs): x = x.contiguous(memory_format=torch.channels_last)
+        try:
+            drmm.objective = torch.compile(drmm_objective, **self.compile_kwargs)
+            m.return_latents = True
+            with self._autocast(x.device.type):
+                logits, latents = m(x)
+                loss = drmm.objective_of(logits, latents, x, y).total
+            loss.backward()
+            self.compiled = True
+        except Exception as e:
+            self.why = f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:300]}"
+            self._eager()
+            warnings.warn(f"CompileStep: torch.compile failed ({self.why}); training runs eagerly.")
+        finally:
+            m.return_latents = False
+            m.zero_grad(set_to_none=True)
+            m.load_state_dict(state)
+    def _eager(self): self.learn.drmm.objective = drmm_objective
+    def after_fit(self):
+        self._eager()  # the learner pickles again (`export`)
+        if hasattr(self, 'donated'):
+            from torch._functorch import config as aot_config
+            aot_config.donated_buffer = self.donated
+    after_cancel_fit = after_fit
 
 # %% ../nbs/05_learner.ipynb #a466c41f
 @patch
