@@ -27,7 +27,7 @@ def step_times(package_root:Path, a, out:Path)->dict:
     cmd = [sys.executable, '-c', BOOT, str(package_root), str(ROOT/'bench'/'step.py'), '--arch', a.arch, '--steps', str(a.steps), '--warmup', str(a.warmup),
            '--no-memory', '--json', str(out)]
     cmd += ['--bf16'] * a.bf16 + ['--channels-last'] * a.channels_last + ['--fp32'] * (not (a.bf16 or a.channels_last))
-    probe_py = Path(out.parent/'probe.py'); probe_py.write_text(PROBE)
+    probe_py = out.parent/'probe.py'; probe_py.write_text(PROBE)
     probe = subprocess.run([sys.executable, '-c', BOOT, str(package_root), str(probe_py)], capture_output=True, text=True,
                            check=True).stdout.strip()
     if not probe.startswith(str(package_root.resolve())):

@@ -110,16 +110,16 @@ class Templates(nn.Module):
             # the transpose of a 'full' convolution is a 'valid' convolution with the flipped, transposed templates:
             # the same numbers up to rounding, and faster on the CPU in bf16 or channels-last (see the note below)
             w = self.weight.transpose(0, 1).flip(-2, -1)
-            return F.conv2d(z, w.contiguous(memory_format=_mem_format(z)))
+            return F.conv2d(z, w.contiguous(memory_format=torch.channels_last if _channels_last(z) else torch.contiguous_format))
         return F.conv_transpose2d(z, self.weight, padding=self.padding)
 
-def _mem_format(z:Tensor): return torch.channels_last if fast_cpu_format(z, cl_only=True) else torch.contiguous_format
+def _channels_last(z:Tensor)->bool:
+    "Whether `z` is in channels-last format (and not also contiguous, as tensors with one channel or one pixel are)."
+    return z.ndim == 4 and z.is_contiguous(memory_format=torch.channels_last) and not z.is_contiguous()
 
-def fast_cpu_format(z:Tensor, cl_only:bool=False)->bool:
-    "Whether `z` is on the CPU in one of the fast configurations: channels-last (not also contiguous) or under bf16 autocast."
-    if z.device.type != 'cpu': return False
-    cl = z.ndim == 4 and z.is_contiguous(memory_format=torch.channels_last) and not z.is_contiguous()
-    return cl if cl_only else cl or torch.is_autocast_enabled('cpu')
+def fast_cpu_format(z:Tensor)->bool:
+    "Whether `z` is on the CPU in one of the fast configurations: channels-last or under bf16 autocast."
+    return z.device.type == 'cpu' and (_channels_last(z) or torch.is_autocast_enabled('cpu'))
 
 class DRMMLayer(nn.Module):
     "Layer $\\ell$ of the DRMM: bottom-up conv-BN-ReLU-pool and top-down rendering $\\Lambda^{(\\ell)}$ (Eqs. 11-14) with one weight."
@@ -187,6 +187,10 @@ class DRMMLayer(nn.Module):
         # z * a, computed as the ReLU's own backward kernel from its float output: no bool -> float conversion
         elif s.h is not None and s.h.dtype == z.dtype: z = torch.ops.aten.threshold_backward(z, s.h, 0.)
         else: z = z * s.a
+        return self._transpose(z)
+
+    def _transpose(self, z:Tensor)->Tensor:
+        "The transposed templates applied to an already masked `z` (then the top-down BatchNorm, if any)."
         z = self.templates.render(z)
         return self.td_bn(z) if self.td_bn is not None else z
 
@@ -199,8 +203,7 @@ class DRMMLayer(nn.Module):
         z = torch.where(s.p > 0, z, self.leak * z) if self.leak else torch.ops.aten.threshold_backward(z, s.p, 0.)
         with torch.autocast(z.device.type, enabled=False):  # autocast would unpool in float32 (two copies, a slow mask)
             z = F.max_unpool2d(z, s.t, self.pool.size, output_size=s.size)
-        z = self.templates.render(z)
-        return self.td_bn(z) if self.td_bn is not None else z
+        return self._transpose(z)
 
     def out_size(self, h:int, w:int)->tuple:
         "Spatial size after this layer, or a `ValueError` naming the layer that cannot take it."
@@ -300,7 +303,7 @@ class DRMM(nn.Module):
         z = c.to(latents.input.dtype)[:, :, None, None]
         out = []
         # a channels-last bottom-up pass renders channels-last from the start (else the first mask mixes formats: slow)
-        cl = any(s.h is not None and fast_cpu_format(s.h, cl_only=True) for s in latents.switches)
+        cl = any(s.h is not None and _channels_last(s.h) for s in latents.switches)
         for layer, s in zip(reversed(self.layers), reversed(latents.switches)):
             if isinstance(layer.pool, MaxPool):
                 out.append(z if levels == 'template' else layer.unpooled_unmasked(z, s))

@@ -408,8 +408,9 @@ class ChannelsLast(Callback):
 class CompileStep(Callback):
     "`torch.compile` the objective (top-down pass and losses) for the length of a `fit`; eager, saying why, if compiling fails."
     order = 100  # `before_fit` after `ChannelsLast`'s and `MixedPrecision`'s: the trial step sees the format and precision of training
-    def __init__(self, **compile_kwargs): self.compile_kwargs, self.compiled, self.why = compile_kwargs, False, None # `torch.compile` options
-    def _autocast(self, device):
+    def __init__(self, **compile_kwargs): # `torch.compile` options
+        self.compile_kwargs, self.compiled, self.why, self.donated = compile_kwargs, False, None, None
+    def _autocast(self):
         "The autocast region training runs the forward pass and the objective in (none without mixed precision)."
         mp = first(c for c in self.learn.cbs if isinstance(c, MixedPrecision))
         if mp is not None and getattr(mp, 'autocast', None) is not None: return mp.autocast
@@ -419,7 +420,7 @@ class CompileStep(Callback):
         m, drmm = unwrap_model(self.learn.model), self.learn.drmm
         self.compiled, self.why = False, None
         # backward passes that keep their graph (`RenderDiagnostics` takes each term's gradient in turn) need this off
-        from torch._functorch import config as aot_config
+        from torch._functorch import config as aot_config  # here: as a global it breaks pickling a notebook-defined callback
         self.donated, aot_config.donated_buffer = aot_config.donated_buffer, False
         if m is not self.learn.model:
             self.why = 'the model is wrapped for distributed training'
@@ -431,7 +432,7 @@ class CompileStep(Callback):
         try:
             drmm.objective = torch.compile(drmm_objective, **self.compile_kwargs)
             m.return_latents = True
-            with self._autocast(x.device.type):
+            with self._autocast():
                 logits, latents = m(x)
                 loss = drmm.objective_of(logits, latents, x, y).total
             loss.backward()
@@ -447,9 +448,9 @@ class CompileStep(Callback):
     def _eager(self): self.learn.drmm.objective = drmm_objective
     def after_fit(self):
         self._eager()  # the learner pickles again (`export`)
-        if hasattr(self, 'donated'):
+        if self.donated is not None:
             from torch._functorch import config as aot_config
-            aot_config.donated_buffer = self.donated
+            aot_config.donated_buffer, self.donated = self.donated, None
     after_cancel_fit = after_fit
 
 # %% ../nbs/05_learner.ipynb #a466c41f

@@ -82,8 +82,7 @@ def neg_part_sq(z:Tensor, # a template $z^{(\ell)}$, (batch, ...)
                 reduction:str='mean', # 'mean', 'sum' or 'none', as in `_per_image`
                )->Tensor:
     "Squared negative part of `z`, $\\lVert\\max\\{0, -z\\}\\rVert^2$, reduced as `_per_image` does (one level of $\\mathcal L_{NN}$)."
-    if reduction not in ('mean', 'sum', 'none'): raise ValueError(f"reduction={reduction!r}: use 'mean', 'sum' or 'none'.")
-    return NegPartSq.apply(z, reduction)
+    return NegPartSq.apply(z, reduction)  # (`_per_image` checks `reduction`)
 
 def loss_nn(templates:list, # intermediate rendered templates $z^{(1)}, \dots, z^{(L)}$, each (batch, ...)
             reduction:str='mean', # 'mean' over entries (authors), 'sum' (Eq. 8), or 'none' (per image)
