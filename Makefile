@@ -34,9 +34,12 @@ demo: install
 	$(BIN)/drmm-train $(DEMO_ARGS) --supervised-only --out runs/demo/supervised
 	@$(PY) -c "from drmm_nb.cli import compare_runs; compare_runs(['runs/demo/drmm', 'runs/demo/supervised'])"
 
+## verify: re-trains committed runs; exact where the machine facts allow (always for the portable records), else within
+## the cross-CPU tolerance, and says which.
 test: sync-check
 	$(BIN)/nbdev-test --n-workers 2 --timing
 	$(BIN)/pytest -q tests
+	$(BIN)/drmm-experiments verify digits_portable --sample 2
 	$(BIN)/drmm-experiments verify digits_render --sample 2
 
 ## Documentation site in _docs/: nbdev-docs where Quarto is installed, else a static site from nbdev's

@@ -6,6 +6,12 @@
     python bench/step.py --quick              # a few steps (a smoke test)
     python bench/step.py --profile            # also torch.profiler's table of one DRMM step per architecture
     python bench/step.py --device cuda --bf16 --channels-last --compile
+    python bench/step.py --fast               # only the configuration `drmm-train --fast` picks on this CPU
+    python bench/step.py --configs fp32,channels_last   # some of the four (bf16 is ~10x slower without bf16 instructions)
+
+The first line names the CPU (model, family/model number, bf16 instructions) and the kernel sets in use (ATen, oneDNN,
+MKL): the times, and which configuration is fastest, depend on it. With all four configurations it also says whether the
+rule of `drmm_nb.machine.fast_options` picked the one measured fastest.
 
 DRMM step: bottom-up, top-down from the hard classes, the four losses with Table 6's weights, backward, optimizer step.
 Plain step: the same model, bottom-up, cross-entropy on the labeled half, backward, optimizer step.
@@ -18,8 +24,15 @@ import torch.nn.functional as F
 
 from drmm_nb.layers import ARCHS
 from drmm_nb.losses import ALPHAS, drmm_objective
+from drmm_nb.machine import machine_facts, fast_options
 
 CASES = (('conv_small', (1, 28, 28)), ('conv_large', (3, 32, 32)))
+CONFIGS = {'fp32': (False, False), 'bf16': (True, False), 'channels_last': (False, True), 'bf16+channels_last': (True, True)}
+
+
+def name(bf, cl):
+    "A configuration's name in the output: fp32, bf16, channels_last, bf16 + channels_last."
+    return ' + '.join(k for k, on in (('bf16', bf), ('channels_last', cl)) if on) or 'fp32'
 
 
 def sync(device):
@@ -158,6 +171,8 @@ def main(argv=None):
     p.add_argument('--bf16', action='store_true', help='bf16 autocast (only this configuration)')
     p.add_argument('--channels-last', action='store_true', help='channels-last memory format (only this configuration)')
     p.add_argument('--fp32', action='store_true', help='only the default configuration (fp32, contiguous)')
+    p.add_argument('--fast', action='store_true', help='only the configuration drmm-train --fast picks on this machine')
+    p.add_argument('--configs', default=None, help=f"comma-separated, of {', '.join(CONFIGS)} (default: all four)")
     p.add_argument('--compile', action='store_true', help='torch.compile the two loss functions')
     p.add_argument('--profile', action='store_true', help="print torch.profiler's table of the DRMM step")
     p.add_argument('--quick', action='store_true', help='a few steps, a short memory run (smoke test)')
@@ -168,15 +183,26 @@ def main(argv=None):
     if a.quick: a.steps, a.warmup = 3, 1
     torch.set_num_threads(a.threads)
     device = torch.device(a.device)
-    single = a.bf16 or a.channels_last or a.fp32
-    configs = [(a.bf16, a.channels_last)] if single else [(False, False), (True, False), (False, True), (True, True)]
-    name = lambda bf, cl: ' + '.join(k for k, on in (('bf16', bf), ('channels_last', cl)) if on) or 'fp32'
-    opts = name(*configs[0]) if single else 'fp32, bf16, channels_last, bf16 + channels_last'
+    fast = fast_options(device)
+    if a.fast: a.bf16, a.channels_last = fast['mixed_precision'], fast['channels_last']
+    single = a.bf16 or a.channels_last or a.fp32 or a.fast
+    configs = [(a.bf16, a.channels_last)] if single else list(CONFIGS.values())
+    if a.configs and not single:
+        bad = [c for c in a.configs.split(',') if c not in CONFIGS]
+        if bad: p.error(f"--configs: unknown {bad}; use some of {', '.join(CONFIGS)}")
+        configs = [CONFIGS[c] for c in a.configs.split(',')]
+    opts = ', '.join(name(*c) for c in configs)
     opts += ' (compiled)' if a.compile else ''
+    m = machine_facts(); cpu = m['cpu']
+    print(f"CPU {cpu['model']} (vendor {cpu['vendor']}, family {cpu['family']}, model {cpu['model_id']}; "
+          f"{'with' if cpu['bf16'] else 'without'} bf16 instructions; flags {' '.join(cpu['flags'])}); kernels: ATen "
+          f"{m['aten_capability']}, oneDNN {m['onednn_isa']}, MKL branch {m['mkl_branch']}; fast_options picks "
+          f"[{name(fast['mixed_precision'], fast['channels_last'])}]", flush=True)
     print(f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}), "
           f"threads {torch.get_num_threads()}, batch {a.bs}, {opts}, torch {torch.__version__}, median of {a.steps} steps")
     out = dict(device=str(device), threads=torch.get_num_threads(), bs=a.bs, options=opts, steps=a.steps, cases={},
-               loadavg_at_start=os.getloadavg()[0], cpus=os.cpu_count())
+               loadavg_at_start=os.getloadavg()[0], cpus=os.cpu_count(), machine=m,
+               fast_pick=name(fast['mixed_precision'], fast['channels_last']))
     step_s = None
     for arch, shape in CASES:
         if a.arch and arch not in a.arch: continue
@@ -192,11 +218,16 @@ def main(argv=None):
             if a.profile: profile(drmm, f'{arch} DRMM [{name(bf, cl)}]', device); profile(plain, f'{arch} plain [{name(bf, cl)}]', device)
         bp = min(res, key=lambda k: res[k]['plain_ms']); bd = min(res, key=lambda k: res[k]['drmm_ms'])
         best = res[bd]['drmm_ms'] / res[bp]['plain_ms']
-        if not single:
+        if not single and 'fp32' in res:
             print(f"{arch:10s} fastest plain step {res[bp]['plain_ms']:.2f} ms [{bp}], fastest DRMM step {res[bd]['drmm_ms']:.2f} ms "
                   f"[{bd}]: best-plain ratio {best:.2f} (the default fp32 DRMM step: {res['fp32']['drmm_ms'] / res[bp]['plain_ms']:.2f})",
                   flush=True)
         out['cases'][arch] = dict(configs=res, fastest_plain=bp, fastest_drmm=bd, best_plain_ratio=best)
+        if out['fast_pick'] in res and len(res) > 1:
+            pick = res[out['fast_pick']]['drmm_ms']
+            out['cases'][arch]['fast_pick_vs_fastest'] = pick / res[bd]['drmm_ms']
+            verdict = 'the fastest measured' if out['fast_pick'] == bd else f"{pick / res[bd]['drmm_ms']:.2f}x the fastest [{bd}]"
+            print(f"{arch:10s} fast_options' pick [{out['fast_pick']}]: DRMM step {pick:.2f} ms, {verdict}", flush=True)
     if step_s is not None:
         tb, te, what = batch_time(device, 20 if a.quick else 200)
         print(f"batch assembly (Fashion-MNIST, 50+50 images): {1e3 * tb:.3f} ms per batch = {100 * tb / step_s:.2f}% of "

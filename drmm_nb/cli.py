@@ -17,6 +17,7 @@ from .losses import ALPHAS, KL_KINDS, RENDER_MODES, UNSUP_MODES
 from .data import load_dataset, drmm_dataloaders
 from .learner import drmm_learner, show_reconstructions, pick_arch, RC_TARGETS, PRESETS, preset_options, TrainingDiverged, unwrap_model
 from .distributed import DistRun, world_info, replicas_identical
+from .machine import machine_facts, portable_mode, fast_options
 
 # %% auto #0
 __all__ = ['DATASETS', 'DEFAULT_N_LABELED', 'RUN_KEYS', 'build_parser', 'resolve_config', 'atomic_save', 'versions', 'RunLogger',
@@ -81,6 +82,10 @@ def build_parser()->argparse.ArgumentParser:
     a('--device', default='auto', help="'auto' (cuda if available), 'cpu', 'cuda', 'cuda:1', ...; under torchrun: auto, cuda or cpu")
     a('--bf16', action='store_true', help='bf16 autocast on the CPU too (on CUDA autocast is always on); changes the numbers')
     a('--channels-last', action='store_true', help='channels-last memory format for the model and the batches')
+    a('--fast', action='store_true',
+      help="the configuration measured fastest on this CPU type (channels-last; bf16 only with bf16 instructions); changes the numbers")
+    a('--portable', action='store_true',
+      help='pin ATen to AVX2, MKL to its COMPATIBLE branch, oneDNN and NNPACK off: seeded CPU runs alike on every x86-64 CPU type (slower)')
     a('--compile', action='store_true',
       help='torch.compile the objective (top-down pass and losses) while training; eager, with a warning, if it fails')
     a('--sync-bn', action='store_true', help="under torchrun on CUDA: SyncBatchNorm, statistics over the global batch (default: each rank's own)")
@@ -114,6 +119,12 @@ def resolve_config(args:argparse.Namespace, img_shape:tuple)->dict:
     for k in ('checkpoint_every', 'progress_every'):
         if not cfg[k] >= 0: raise ValueError(f"--{k.replace('_', '-')} must be >= 0 (0: off), got {cfg[k]}.")
     cfg.update(preset_options(cfg['preset'], **{k: cfg[k] for k in PRESETS}))  # every option resolved, recorded in full
+    if cfg['fast']:  # recorded as resolved on this machine: a replay elsewhere uses these, not its own rule
+        f = fast_options(cfg['device'] if cfg['device'] not in ('auto', None) else ('cuda' if torch.cuda.is_available() else 'cpu'))
+        cfg.update(bf16=cfg['bf16'] or f['mixed_precision'], channels_last=cfg['channels_last'] or f['channels_last'])
+    if cfg['portable'] and (cfg['bf16'] or cfg['channels_last'] or cfg['compile']):
+        raise ValueError("--portable runs the plain fp32 kernels that give the same numbers on every CPU type; it does not go "
+                         "with --bf16, --channels-last, --fast or --compile (drop one or the other).")
     if not 0 <= cfg['leak'] < 1: raise ValueError(f"--leak is a negative slope in [0, 1), got {cfg['leak']}.")
     return cfg
 
@@ -268,6 +279,7 @@ def set_seed(seed:int):
 def train(argv:list|None=None)->dict:
     "Run `drmm-train` with command-line arguments `argv`; returns the `metrics.json` record."
     args = build_parser().parse_args(argv)
+    if args.portable: portable_mode()  # before anything computes: the kernels are chosen at the first use
     dist = DistRun(args.device, args.dist_timeout, args.sync_bn)  # one plain process unless started by torchrun
     out = Path(args.out)
     mode = dist.from_rank0(check_out_dir, out, args.resume, args.overwrite)
@@ -289,6 +301,7 @@ def train(argv:list|None=None)->dict:
     trained = {k: v for k, v in cfg.items() if k not in RUN_KEYS}
     record = dict(status='running', config=cfg, labeled=dict(seed=cfg['seed'], n_labeled=cfg['n_labeled'],
                   indices=[int(i) for i in dls.labeled_idxs]), epochs=[], device=str(device), versions=versions(),
+                  machine=machine_facts(),
                   distributed=dist.describe(cfg['bs']))
     start, elapsed, skip, means = 0, 0., 0, None
     out.mkdir(parents=True, exist_ok=True)
@@ -389,3 +402,6 @@ def compare_runs(dirs:list)->str:
     lines.insert(1, '-+-'.join('-' * n for n in w))
     text = '\n'.join(lines); print(text)
     return text
+
+# %% ../nbs/06_cli.ipynb #e404de56
+if __name__ == '__main__': main()  # `python -m drmm_nb.cli`: how `verify` re-runs a record in a fresh process

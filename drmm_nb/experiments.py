@@ -16,10 +16,10 @@ from .learner import pick_arch
 # %% auto #0
 __all__ = ['VARIANTS', 'NEGATABLE', 'DIGITS_EPOCHS', 'FASHION_EPOCHS', 'FASHION_RENDER_EPOCHS', 'MNIST_EPOCHS',
            'GPU_MNIST_EPOCHS', 'TABLE1_VARIANTS', 'MNIST_OPTS', 'PAPER_TABLE1', 'PAPER_TABLE2', 'RENDER_VARIANTS',
-           'PAPER_SETS', 'GRIDS', 'CURVE_TERMS', 'DIAG_TERMS', 'VERIFY_FIELDS', 'to_argv', 'make_grid', 'mnist_grid',
-           'paper_grid', 'get_grid', 'run_grid', 'collect', 'baseline_of', 'summarise', 'table_md', 'write_table',
-           'plot_curves', 'diag_summary', 'diag_md', 'plot_diagnostics', 'build_parser', 'save_curves', 'main',
-           'write_tiny_datasets', 'compare', 'compare_md', 'table1_md', 'verify', 'verify_report']
+           'PAPER_SETS', 'GRIDS', 'CURVE_TERMS', 'DIAG_TERMS', 'VERIFY_FIELDS', 'VERIFY_MODES', 'to_argv', 'make_grid',
+           'mnist_grid', 'paper_grid', 'get_grid', 'run_grid', 'collect', 'baseline_of', 'summarise', 'table_md',
+           'write_table', 'plot_curves', 'diag_summary', 'diag_md', 'plot_diagnostics', 'build_parser', 'save_curves',
+           'main', 'write_tiny_datasets', 'compare', 'compare_md', 'table1_md', 'rerun', 'verify', 'verify_report']
 
 # %% ../nbs/08_experiments.ipynb #0c116010
 VARIANTS = {  # name: (options that differ from the defaults, description)
@@ -139,6 +139,8 @@ GRIDS = {
     'mnist': mnist_grid,
     'mnist_gpu': lambda: mnist_grid(seeds=range(2), epochs=GPU_MNIST_EPOCHS, paper_seeds=()),
     'digits_render': lambda: make_grid('digits', [50, 100], range(5), RENDER_VARIANTS, epochs=DIGITS_EPOCHS),
+    'digits_portable': lambda: make_grid('digits', [50], range(2), ['supervised', 'entropy', 'rc', 'rc_kl_nn'],
+                                         epochs=DIGITS_EPOCHS, portable=True),  # the same numbers on every CPU type
     'fashion_render': lambda: make_grid('fashion_mnist', [1000], range(3), ['supervised_A', 'entropy_A', 'rc_kl_nn_A'],
                                         epochs=FASHION_RENDER_EPOCHS),
 }
@@ -167,16 +169,19 @@ def run_grid(name:str, # a grid of `GRIDS` (or experiments/NAME.json)
              data_dir:str|None=None, # `drmm-train --data-dir`
              time_budget:float|None=None, # start no new run after this many seconds
              quiet:bool=False, # silence each run's per-epoch lines
+             portable:bool=False, # train in the portable mode (`drmm_nb.machine.portable_mode`): alike on every CPU type
             )->list:
     "Run every unfinished run of grid `name`; return [(run name, 'done'|'skipped'|'not started')]."
     from drmm_nb.cli import train
     from drmm_nb.learner import TrainingDiverged
+    from drmm_nb.machine import portable_mode
     import contextlib, io
     overrides = overrides or {}
     if overrides and Path(results).resolve() == Path('results').resolve():
         raise ValueError(f"overrides {overrides} change the grid's configurations: write them elsewhere with "
                          f"results=... (--results DIR), not into results/.")
     if threads: torch.set_num_threads(threads)
+    if portable: portable_mode()  # before any run computes; each run records it (`--portable`)
     out, t0 = [], time.time()
     for r in get_grid(name):
         if only and not fnmatch.fnmatch(r['name'], only): continue
@@ -184,7 +189,7 @@ def run_grid(name:str, # a grid of `GRIDS` (or experiments/NAME.json)
         res, work = Path(results)/name/r['name'], Path(runs)/name/r['name']
         if _finished(res/'metrics.json', opts): out.append((r['name'], 'skipped')); continue
         if time_budget is not None and time.time() - t0 > time_budget: out.append((r['name'], 'not started')); continue
-        extra = ['--device', device] + (['--data-dir', str(data_dir)] if data_dir else [])
+        extra = ['--device', device] + (['--data-dir', str(data_dir)] if data_dir else []) + (['--portable'] if portable else [])
         if not _finished(work/'metrics.json', opts):
             argv = to_argv(opts) + extra + ['--out', str(work), '--resume', '--overwrite']
             start = time.time()
@@ -384,10 +389,15 @@ def build_parser()->argparse.ArgumentParser:
     r.add_argument('--device', default='cpu'); r.add_argument('--data-dir', default=None)
     r.add_argument('--time-budget', type=float, default=None, help='start no new run after this many seconds')
     r.add_argument('--quiet', action='store_true', help="hide each run's per-epoch lines")
+    r.add_argument('--portable', action='store_true',
+                   help='train in the portable mode: ATen AVX2, MKL COMPATIBLE, no oneDNN/NNPACK (the same numbers on every CPU type)')
     v = sub.add_parser('verify', help='re-run committed runs of a grid and compare them with their results files')
     v.add_argument('name'); v.add_argument('--results', default='results')
     v.add_argument('--sample', type=int, default=None, help='re-run this many runs (a fixed choice; default: all)')
     v.add_argument('--runs', default=None, help='glob pattern of run names'); v.add_argument('--data-dir', default=None)
+    v.add_argument('--mode', choices=('auto', 'exact', 'tolerance'), default='auto',
+                   help="'auto': to the bit where the record's machine facts match this machine's, else within the cross-machine tolerance")
+    v.add_argument('--once', action='store_true', help='in tolerance mode, skip training the first run a second time (the determinism check)')
     for c in ('table', 'curves', 'list'):
         s = sub.add_parser(c); s.add_argument('name'); s.add_argument('--results', default='results')
     return p
@@ -421,12 +431,12 @@ def main(argv:list|None=None):
         if a.cmd == 'run':
             sets = dict(kv.split('=', 1) for kv in a.set)
             st = run_grid(a.name, a.results, a.runs, {k.replace('-', '_'): _value(v) for k, v in sets.items()}, a.only,
-                          a.threads or None, a.device, a.data_dir, a.time_budget, a.quiet)
+                          a.threads or None, a.device, a.data_dir, a.time_budget, a.quiet, a.portable)
             print(f"{a.name}: " + ', '.join(f"{sum(s == k for _, s in st)} {k}" for k in ('done', 'skipped', 'diverged', 'not started')))
             if collect(a.name, a.results): print(table_md(write_table(a.name, a.results)))
         elif a.cmd == 'table': print(table_md(write_table(a.name, a.results)))
         elif a.cmd == 'verify':
-            ok, text = verify_report(verify(a.name, a.results, a.sample, a.runs, a.data_dir), a.name)
+            ok, text = verify_report(verify(a.name, a.results, a.sample, a.runs, a.data_dir, mode=a.mode, twice=not a.once), a.name)
             print(text)
             if not ok: sys.exit(1)
         elif a.cmd == 'curves': print('\n'.join(map(str, save_curves(a.name, a.results))))
@@ -511,10 +521,33 @@ def table1_md(recs:list, # records from `collect` (MNIST runs)
 
 # %% ../nbs/08_experiments.ipynb #a7cf3f96
 VERIFY_FIELDS = ('error_rate', 'valid_loss', 'train_loss', 'h', 'rc', 'kl', 'nn')  # per epoch; and final test_error
+VERIFY_MODES = ('auto', 'exact', 'tolerance')
 
-def _same_machine(rec:dict)->bool:
-    "Whether a record was made with this torch, on a CPU, with the thread count we can set here (so it reproduces exactly)."
-    return (rec.get('versions', {}).get('torch') == torch.__version__ and str(rec.get('device', '')).startswith('cpu'))
+def rerun(rec:dict, # a committed `metrics.json` record
+          out, # folder to train in
+          data_dir:str|None=None, # `drmm-train --data-dir`
+         )->dict:
+    "Train a recorded run again in a fresh process, with its recorded thread count (and portable mode); the new record."
+    import subprocess
+    from drmm_nb.cli import RUN_KEYS
+    from drmm_nb.machine import portable_available
+    cfg = {k: v for k, v in rec['config'].items() if k not in RUN_KEYS and k != 'fast'}  # --fast: replayed as resolved
+    if cfg.get('portable') and not portable_available()[0]: cfg['portable'] = False  # its facts then say why it is not exact
+    argv = to_argv(cfg) + ['--device', 'cpu', '--out', str(out), '--overwrite', '--progress-every', '0']
+    if data_dir or rec['config'].get('data_dir'): argv += ['--data-dir', str(data_dir or rec['config']['data_dir'])]
+    threads = rec.get('runner', {}).get('threads') or rec.get('machine', {}).get('threads') or torch.get_num_threads()
+    p = subprocess.run([sys.executable, '-m', 'drmm_nb.cli', *argv], capture_output=True, text=True,
+                       env={**os.environ, 'OMP_NUM_THREADS': str(threads)})
+    if p.returncode: raise RuntimeError(f"drmm-train {' '.join(argv)} failed (exit {p.returncode}):\n{p.stderr[-3000:]}")
+    return json.loads((Path(out)/'metrics.json').read_text())
+
+def _pairs(rec:dict, now:dict)->list:
+    "(field, epoch, committed, now) for the final test error and every epoch's `VERIFY_FIELDS`."
+    pairs = [('final.test_error', len(rec['epochs']) - 1, rec['final']['test_error'], now['final']['test_error'])]
+    for e_old, e_new in zip(rec['epochs'], now['epochs']):
+        pairs += [(f"epoch {e_old['epoch']} {k}", e_old['epoch'], e_old[k], e_new.get(k)) for k in VERIFY_FIELDS if k in e_old]
+    if len(rec['epochs']) != len(now['epochs']): pairs.append(('epochs', 0, len(rec['epochs']), len(now['epochs'])))
+    return pairs
 
 def verify(name:str, # a grid of `GRIDS` whose results are committed
            results='results', # where the committed results are
@@ -522,56 +555,73 @@ def verify(name:str, # a grid of `GRIDS` whose results are committed
            runs:str|None=None, # only the runs whose name matches this glob
            data_dir:str|None=None, # `drmm-train --data-dir` for data sets not in their default place
            scratch=None, # where the re-runs train (default: a temporary folder, deleted after)
-           rtol:float=1e-3, # relative tolerance of losses when the record comes from another torch or device
-           atol_error:float=0.005, # absolute tolerance of error rates (fractions) in that case
+           mode:str='auto', # 'auto': exact where `same_numbers` says so, else 'tolerance'; or force either
+           twice:bool=True, # in tolerance mode, train the first run twice: both must agree to the bit (determinism here)
           )->list:
-    "Re-run committed runs from their recorded configuration; rows (run, field, committed, now, ok, exact)."
-    import contextlib, io, tempfile
-    from drmm_nb.cli import train, RUN_KEYS
+    "Re-run committed runs from their recorded configuration; rows (run, field, committed, now, ok, mode, why)."
+    import tempfile
+    from drmm_nb.machine import same_numbers, cross_machine_close
+    if mode not in VERIFY_MODES: raise ValueError(f"mode must be one of {VERIFY_MODES}, got {mode!r}.")
     recs = [r for r in collect(name, results) if runs is None or fnmatch.fnmatch(r['runner']['run'], runs)]
     if not recs: raise FileNotFoundError(f"No finished runs of grid {name!r} under {results} match {runs or '*'}.")
     if sample is not None and sample < len(recs):
         recs = [recs[i] for i in sorted(np.random.default_rng(0).choice(len(recs), sample, replace=False))]
     tmp = Path(scratch or tempfile.mkdtemp(prefix='drmm-verify-'))
-    rows, threads0 = [], torch.get_num_threads()
+    rows, repeated = [], False
     try:
         for rec in recs:
             run = rec['runner']['run']
-            cfg = {k: v for k, v in rec['config'].items() if k not in RUN_KEYS}
-            argv = to_argv(cfg) + ['--device', 'cpu', '--out', str(tmp/run), '--overwrite']
-            if data_dir or rec['config'].get('data_dir'): argv += ['--data-dir', str(data_dir or rec['config']['data_dir'])]
-            torch.set_num_threads(rec['runner'].get('threads') or threads0)
-            with contextlib.redirect_stdout(io.StringIO()): now = train(argv)
-            exact = _same_machine(rec) and rec['runner'].get('threads') == torch.get_num_threads()
-            pairs = [('final.test_error', rec['final']['test_error'], now['final']['test_error'])]
-            for e_old, e_new in zip(rec['epochs'], now['epochs']):
-                pairs += [(f"epoch {e_old['epoch']} {k}", e_old[k], e_new.get(k)) for k in VERIFY_FIELDS if k in e_old]
-            if len(rec['epochs']) != len(now['epochs']): pairs.append(('epochs', len(rec['epochs']), len(now['epochs'])))
-            for field, a, b in pairs:
-                if exact or a is None or b is None: ok = a == b
-                elif 'error' in field: ok = abs(a - b) <= atol_error
-                else: ok = math.isclose(a, b, rel_tol=rtol, abs_tol=1e-6)
-                rows.append(dict(run=run, field=field, committed=a, now=b, ok=bool(ok), exact=exact))
+            now = rerun(rec, tmp/run, data_dir)
+            exact, why = same_numbers(rec.get('machine'), now['machine'])
+            if not str(rec.get('device', 'cpu')).startswith('cpu'): exact, why = False, f"recorded on {rec['device']}, re-run on the CPU"
+            if mode != 'auto':
+                why = f"{mode} mode asked for" + ('' if exact == (mode == 'exact') else f"; auto would be {'exact' if exact else 'tolerance'}: {why}")
+                exact = mode == 'exact'
+            m = 'exact' if exact else 'tolerance'
+            for field, epoch, a, b in _pairs(rec, now):
+                ok = a == b if exact or a is None or b is None or field == 'epochs' else cross_machine_close(field, epoch, a, b)
+                rows.append(dict(run=run, field=field, committed=a, now=b, ok=ok is not False, compared=ok is not None, mode=m, why=why))
+            if not exact and twice and not repeated:  # the cross-machine check stands on a deterministic re-run
+                again, repeated = rerun(rec, tmp/f'{run}-again', data_dir), True
+                for field, epoch, a, b in _pairs(now, again):
+                    rows.append(dict(run=run, field=f'repeat: {field}', committed=a, now=b, ok=a == b, compared=True, mode='exact',
+                                     why='the same run twice on this machine'))
     finally:
-        torch.set_num_threads(threads0)
         if scratch is None: shutil.rmtree(tmp, ignore_errors=True)
     return rows
 
 def verify_report(rows:list, name:str)->tuple:
-    "(passed, text): one line per run, and a table of every field that differs."
+    "(passed, text): which mode each run was compared in and why, one line per run, and a table of every differing value."
     runs = list(dict.fromkeys(r['run'] for r in rows))
     lines = []
     for run in runs:
-        rs = [r for r in rows if r['run'] == run]
+        rs = [r for r in rows if r['run'] == run and not r['field'].startswith('repeat: ')]
+        rep = [r for r in rows if r['run'] == run and r['field'].startswith('repeat: ')]
         bad = [r for r in rs if not r['ok']]
-        how = 'exactly' if rs[0]['exact'] else 'within tolerance (another torch, device or thread count)'
-        lines.append(f"{run}: {'OK' if not bad else f'{len(bad)} of {len(rs)} values differ'} ({len(rs)} values compared {how})")
+        how = ('exactly' if rs[0]['mode'] == 'exact' else 'within the cross-machine tolerance') + f" [mode {rs[0]['mode']}: {rs[0]['why']}]"
+        n = sum(r['compared'] for r in rs)
+        skipped = f"; the other {len(rs) - n}, of later epochs, differ between CPU types by drift alone and are not compared" if n < len(rs) else ''
+        lines.append(f"{run}: {'OK' if not bad else f'{len(bad)} of {n} values differ'} ({n} values compared {how}{skipped})")
+        if rep: lines.append(f"{run}: trained twice here: {'bit-identical' if all(r['ok'] for r in rep) else 'NOT bit-identical'} "
+                             f"({len(rep)} values)")
     bad = [r for r in rows if not r['ok']]
     if bad:
-        lines += ['', '| run | value | committed | now |', '|---|---|---|---|']
-        lines += [f"| {r['run']} | {r['field']} | {r['committed']!r} | {r['now']!r} |" for r in bad[:40]]
+        lines += ['', '| run | value | mode | committed | now |', '|---|---|---|---|---|']
+        lines += [f"| {r['run']} | {r['field']} | {r['mode']} | {r['committed']!r} | {r['now']!r} |" for r in bad[:40]]
         if len(bad) > 40: lines.append(f"... and {len(bad) - 40} more")
-        lines += ['', f"Training no longer reproduces these committed results. If the change is intended, regenerate them: delete "
-                      f"results/{name}/<run>/ for each run above and run `drmm-experiments run {name}` (then `drmm-experiments "
-                      f"table {name}`), and commit the new results with the change."]
+        if any(r['field'].startswith('repeat: ') for r in bad):
+            lines += ['', "The same run trained twice on this machine gave different numbers: training is not deterministic here "
+                          "(threads, a non-deterministic kernel, or a changed setting between the runs); no comparison with "
+                          "the committed results can be trusted until it is."]
+        if any(r['mode'] == 'exact' and not r['field'].startswith('repeat: ') for r in bad):
+            lines += ['', f"Training no longer reproduces these committed results on a machine that must reproduce them to the bit "
+                          f"(the reason is in the mode above). If the change is intended, regenerate them: delete results/{name}/<run>/ "
+                          f"for each run above and run `drmm-experiments run {name}` (then `drmm-experiments table {name}`), and "
+                          f"commit the new results with the change."]
+        if any(r['mode'] == 'tolerance' for r in bad):
+            lines += ['', "These runs were recorded on another CPU type or setting, where the last bits differ; they differ here "
+                          "by more than the drift measured between CPU types (`drmm_nb.machine.cross_machine_close`), so training "
+                          "has changed, or this machine drifts more than those measured. Do not regenerate the results on this "
+                          "evidence: check on a machine like the recording one (`machine` in metrics.json) or re-record in the "
+                          "portable mode (`drmm-experiments run --portable`)."]
     return not bad, '\n'.join(lines)

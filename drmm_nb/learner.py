@@ -17,12 +17,14 @@ from fastai.callback.fp16 import MixedPrecision, AMPMode
 import fastai.callback.hook  # noqa: `Learner.summary`
 from .layers import DRMM, ARCHS, NN_LEVELS
 from .losses import DRMMLosses, drmm_objective, ALPHAS, KL_KINDS, RENDER_MODES, UNSUP_MODES, class_weights
+from .machine import machine_facts, same_numbers, fast_options, backfilled_facts
 
 # %% auto #0
-__all__ = ['RC_TARGETS', 'DIAG_COLUMNS', 'PRESETS', 'MODEL_OPTIONS', 'LOSS_OPTIONS', 'REFERENCE_ENV', 'LossTerm', 'unwrap_model',
-           'DRMMCallback', 'DiagValue', 'RenderDiagnostics', 'TrainingDiverged', 'DivergenceGuard', 'preset_options',
-           'presets_md', 'reference_env', 'check_reproduces', 'error_rate', 'pick_arch', 'drmm_learner', 'CPUAutocast',
-           'ChannelsLast', 'CompileStep', 'reconstruct', 'show_reconstructions', 'show_class_templates']
+__all__ = ['RC_TARGETS', 'DIAG_COLUMNS', 'PRESETS', 'MODEL_OPTIONS', 'LOSS_OPTIONS', 'REFERENCE_MACHINE', 'LossTerm',
+           'unwrap_model', 'DRMMCallback', 'DiagValue', 'RenderDiagnostics', 'TrainingDiverged', 'DivergenceGuard',
+           'preset_options', 'presets_md', 'reference_env', 'check_reproduces', 'error_rate', 'pick_arch',
+           'drmm_learner', 'CPUAutocast', 'ChannelsLast', 'CompileStep', 'reconstruct', 'show_reconstructions',
+           'show_class_templates']
 
 # %% ../nbs/05_learner.ipynb #3d0f708c
 class LossTerm(Metric):
@@ -278,27 +280,27 @@ def presets_md()->str:
     return '\n'.join(rows)
 
 # %% ../nbs/05_learner.ipynb #1c6c7615
-REFERENCE_ENV = dict(torch='2.14.1', cpu_capability='AVX512', threads=1)  # where the expected values in the notebooks were recorded
+REFERENCE_MACHINE = backfilled_facts('cpu', 1, '2.14.1+cu130')  # what recorded the expected values in these notebooks
 
 def reference_env()->bool:
-    "Whether this process computes like the one that recorded the expected values (`REFERENCE_ENV`), bit for bit."
-    return (torch.__version__.split('+')[0] == REFERENCE_ENV['torch'] and torch.get_num_threads() == REFERENCE_ENV['threads']
-            and torch.backends.cpu.get_cpu_capability() == REFERENCE_ENV['cpu_capability'])
+    "Whether this process computes like the one that recorded the expected values (`REFERENCE_MACHINE`), bit for bit."
+    return same_numbers(REFERENCE_MACHINE, machine_facts())[0]
 
 def check_reproduces(value:float, # what a seeded CPU run computes now
-                     expected:float, # what the same run computed in `REFERENCE_ENV`
-                     tol:float=0.02, # allowed difference in any other environment
+                     expected:float, # what the same run computed on `REFERENCE_MACHINE`
+                     tol:float=0.02, # allowed difference on any other machine or setting
                      what:str='test error', # named in the failure message
                     )->str:
-    "Assert a seeded CPU run's result: exactly in `REFERENCE_ENV`, within `tol` elsewhere; returns 'exact' or 'close'."
-    exact = reference_env()
+    "Assert a seeded CPU run's result: exactly on `REFERENCE_MACHINE`, within `tol` elsewhere; returns 'exact' or 'close'."
+    exact, why = same_numbers(REFERENCE_MACHINE, machine_facts())
     ok = value == expected if exact else abs(value - expected) <= tol
     if not ok:
-        how = 'exactly' if exact else f'within {tol} (not the reference environment {REFERENCE_ENV})'
-        raise AssertionError(f"{what} {value!r} does not reproduce the recorded {expected!r} {how}. If training changed on "
-                             f"purpose, re-run this cell and record the new value.")
+        if exact: raise AssertionError(f"{what} {value!r} does not reproduce the recorded {expected!r} exactly ({why}). If "
+                                       f"training changed on purpose, re-run this cell and record the new value.")
+        raise AssertionError(f"{what} {value!r} does not reproduce the recorded {expected!r} within {tol}; this process is not "
+                             f"the recording one ({why}), so the last bits may differ, but not by this much: training has "
+                             f"changed. Check on the recording machine type before recording a new value.")
     return 'exact' if exact else 'close'
-
 
 # %% ../nbs/05_learner.ipynb #0fcbd67b
 def error_rate(inp:Tensor, targ:Tensor, axis:int=-1)->Tensor:
@@ -340,6 +342,7 @@ def drmm_learner(dls:DataLoaders, # from `drmm_nb.data.drmm_dataloaders`
                  mixed_precision:bool|None=None, # autocast: bf16 (fp16 on older GPUs) on CUDA, bf16 on the CPU; None: on CUDA only
                  channels_last:bool=False, # model and batches in channels-last memory format
                  compile:bool=False, # `torch.compile` the objective (top-down pass and losses) while training (`CompileStep`)
+                 fast:bool=False, # the configuration fastest on this machine (`fast_options`): channels-last, bf16 where the CPU has it
                  metrics=None, # fastai metrics; default `error_rate`
                  **learner_kwargs, # passed to fastai's `Learner` (opt_func, wd, cbs, path, ...)
                 )->Learner:
@@ -374,6 +377,10 @@ def drmm_learner(dls:DataLoaders, # from `drmm_nb.data.drmm_dataloaders`
     cbs += list(L(learner_kwargs.pop('cbs', None)))
     learn = Learner(dls, model, loss_func=CrossEntropyLossFlat(ignore_index=-1),
                     metrics=L(metrics if metrics is not None else error_rate), cbs=cbs, **learner_kwargs)
+    if fast:  # an explicit mixed_precision=False / channels_last=True still wins
+        f = fast_options(dls.device or 'cpu')
+        if mixed_precision is None: mixed_precision = f['mixed_precision']
+        channels_last = channels_last or f['channels_last']
     if mixed_precision is None: mixed_precision = torch.device(dls.device or 'cpu').type == 'cuda'
     on_cuda = torch.device(dls.device or 'cpu').type == 'cuda'
     if mixed_precision and on_cuda:

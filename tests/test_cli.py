@@ -95,6 +95,10 @@ def test_metrics_json_schema(reference):
     el = [e['elapsed_s'] for e in m['epochs']]
     assert m['wall_time_s'] == el[-1] and all(b > a > 0 for a, b in zip(el, el[1:]))   # the clock of the last epoch
     assert m['versions']['torch'] == torch.__version__
+    mf = m['machine']   # the facts that decide the numbers, beside the versions (drmm_nb.machine)
+    from drmm_nb.machine import cpu_info
+    assert mf['cpu'] == cpu_info() and mf['aten_capability'] == torch.backends.cpu.get_cpu_capability() and mf['threads'] >= 1
+    assert {'onednn_isa', 'mkl_branch', 'mkldnn', 'nnpack', 'pinned', 'portable'} <= set(mf) and mf['torch'] == torch.__version__
     import matplotlib.image as mpimg
     h, w = mpimg.imread(reference/'reconstructions.png').shape[:2]
     assert h > 50 and w > 2 * h, (h, w)   # a strip of originals over reconstructions, not an empty figure
@@ -109,6 +113,7 @@ def test_metrics_json_schema(reference):
     (['--epochs', '0'], '--epochs must be at least 1'),
     (['--leak', '-1'], '--leak is a negative slope in [0, 1)'),
     (['--preset', 'theano'], "invalid choice: 'theano'"),
+    (['--portable', '--bf16'], 'does not go with --bf16'),
     (['--checkpoint-every', '-1'], '--checkpoint-every must be >= 0'),
 ])
 def test_bad_input_is_refused_before_training(tmp_path, args, message):
