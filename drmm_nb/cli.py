@@ -76,6 +76,10 @@ def build_parser()->argparse.ArgumentParser:
     a('--init', choices=INIT_MODES, default=None, help="template initialisation: 'kaiming' (paper preset) or 'xavier' (authors)")
     a('--class-bias', action=argparse.BooleanOptionalAction, default=None,
       help="class layer with a bias and no BatchNorm (authors) instead of BatchNorm (paper)")
+    a('--bn', choices=('together', 'apart'), default='together',
+      help="BatchNorm over each paired batch 'together' or its labeled and unlabeled halves 'apart' (the authors' code)")
+    a('--bn-stats', choices=('unlabeled', 'labeled', 'both'), default='unlabeled',
+      help="with --bn apart: which half updates the running statistics")
     a('--diag-every', type=int, default=10, help="rendering diagnostics on every k-th training batch (0: off)")
     a('--seed', type=int, default=0, help='seed of the labeled subset, the initialisation and the batch order')
     a('--supervised-only', action='store_true', help='baseline: labeled images only, no unsupervised terms')
@@ -293,7 +297,7 @@ def train(argv:list|None=None)->dict:
     learn = drmm_learner(dls, arch=cfg['arch'], alpha_h=cfg['alpha_h'], alpha_rc=cfg['alpha_rc'], alpha_kl=cfg['alpha_kl'],
                          alpha_nn=cfg['alpha_nn'], kl=cfg['kl'], render=cfg['render'], supervised_only=cfg['supervised_only'],
                          reduction=cfg['reduction'], ramp=cfg['ramp'], preset=cfg['preset'],
-                         **{k: cfg[k] for k in PRESETS}, diagnostics=cfg['diag_every'],
+                         **{k: cfg[k] for k in PRESETS}, diagnostics=cfg['diag_every'], bn=cfg['bn'], bn_stats=cfg['bn_stats'],
                          mixed_precision=True if cfg['bf16'] else None, channels_last=cfg['channels_last'],
                          compile=cfg['compile'],
                          opt_func=SGD if cfg['opt'] == 'sgd' else Adam, path=out, model_dir='.')

@@ -6,14 +6,15 @@ Docs: https://drmm-nb.github.io/drmm_nb/layers.html.md"""
 
 # %% ../nbs/02_layers.ipynb #cb4e54ac
 from __future__ import annotations
+import contextlib
 from dataclasses import dataclass
 import torch
 from torch import nn, Tensor
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['BORDER_MODES', 'UNPOOL_MODES', 'INIT_MODES', 'NN_LEVELS', 'ARCHS', 'border_padding', 'Conv', 'MaxPool', 'MeanPool',
-           'conv_tiny_spec', 'conv_small_spec', 'conv_large_spec', 'Switches', 'Latents', 'Templates',
+__all__ = ['BORDER_MODES', 'UNPOOL_MODES', 'INIT_MODES', 'NN_LEVELS', 'BN_STATS', 'ARCHS', 'border_padding', 'Conv', 'MaxPool',
+           'MeanPool', 'conv_tiny_spec', 'conv_small_spec', 'conv_large_spec', 'Switches', 'Latents', 'Templates',
            'fast_cpu_format', 'DRMMLayer', 'DRMM', 'conv_tiny', 'conv_small', 'conv_large']
 
 # %% ../nbs/02_layers.ipynb #71136db8
@@ -90,6 +91,15 @@ class Latents:
     def select(self, i:Tensor)->Latents:
         "The latents of the images picked by `i` (a boolean mask or indices over the batch)."
         return self._map(lambda t: t[i])
+
+    @staticmethod
+    def cat(parts:list)->Latents:
+        "The latents of several batches, concatenated along the batch (the sizes must agree)."
+        c = lambda ts: None if ts[0] is None else torch.cat(ts)
+        return Latents(c([l.input for l in parts]),
+                       [Switches(c([l.switches[k].a for l in parts]), c([l.switches[k].t for l in parts]), s.size,
+                                 c([l.switches[k].h for l in parts]), c([l.switches[k].p for l in parts]))
+                        for k, s in enumerate(parts[0].switches)])
 
 # %% ../nbs/02_layers.ipynb #8989a103
 UNPOOL_MODES = ('mean', 'repeat')
@@ -219,6 +229,7 @@ class DRMMLayer(nn.Module):
 
 # %% ../nbs/02_layers.ipynb #91ef6054
 NN_LEVELS = ('template', 'unpooled')
+BN_STATS = ('unlabeled', 'labeled', 'both')  # which half of a paired batch updates the running statistics, when apart
 
 class DRMM(nn.Module):
     "Deep Rendering Mixture Model (Nguyen et al. 2016): bottom-up inference and top-down rendering with tied weights."
@@ -256,6 +267,7 @@ class DRMM(nn.Module):
             raise ValueError("The spec must end with Conv(n_classes, ...) followed by MeanPool().")
         self.layers = nn.ModuleList(layers)
         self.return_latents = False  # set by the training callback: forward then returns (logits, latents)
+        self.split, self.split_stats = None, 'unlabeled'  # set by the training callback to normalise a paired batch's halves apart
 
     @property
     def n_layers(self)->int:
@@ -282,8 +294,31 @@ class DRMM(nn.Module):
             sizes.append((h, w))
         return sizes
 
-    def bottom_up(self, x:Tensor)->tuple:
+    def bottom_up(self,
+                  x:Tensor, # a batch of images
+                  split:int|None=None, # in training: normalise the first `split` images and the rest apart (default `self.split`)
+                  stats:str|None=None, # which part updates the running statistics then: see `BN_STATS` (default `self.split_stats`)
+                 )->tuple:
         "E-step bottom-up: the class logits and the inferred `Latents` (switches $\\hat a$, $\\hat t$ of every layer)."
+        split = self.split if split is None else split
+        if not (self.training and split and 0 < split < len(x)): return self._bottom_up(x)
+        stats = stats or self.split_stats
+        if stats not in BN_STATS: raise ValueError(f"stats={stats!r}: use one of {BN_STATS}.")
+        with self._running_stats(stats in ('labeled', 'both')): l1, lat1 = self._bottom_up(x[:split])
+        with self._running_stats(stats in ('unlabeled', 'both')): l2, lat2 = self._bottom_up(x[split:])
+        return torch.cat([l1, l2]), Latents.cat([lat1, lat2])
+
+    @contextlib.contextmanager
+    def _running_stats(self, update:bool):
+        "Within: the BatchNorms update their running statistics (`update`), or keep them (momentum 0: unchanged to the bit)."
+        bns = [] if update else [m for m in self.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+        saved = [m.momentum for m in bns]
+        for m in bns: m.momentum = 0.
+        try: yield
+        finally:
+            for m, v in zip(bns, saved): m.momentum = v
+
+    def _bottom_up(self, x:Tensor)->tuple:
         h = self.in_bn(x)
         latents = Latents(h, [])
         for layer in self.layers:

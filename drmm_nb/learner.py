@@ -15,12 +15,12 @@ from fastai.basics import *
 from fastai.callback.schedule import ParamScheduler, SchedExp
 from fastai.callback.fp16 import MixedPrecision, AMPMode
 import fastai.callback.hook  # noqa: `Learner.summary`
-from .layers import DRMM, ARCHS, NN_LEVELS
+from .layers import DRMM, ARCHS, NN_LEVELS, BN_STATS
 from .losses import DRMMLosses, drmm_objective, ALPHAS, KL_KINDS, RENDER_MODES, UNSUP_MODES, class_weights
 from .machine import machine_facts, same_numbers, fast_options, backfilled_facts
 
 # %% auto #0
-__all__ = ['RC_TARGETS', 'DIAG_COLUMNS', 'PRESETS', 'MODEL_OPTIONS', 'LOSS_OPTIONS', 'REFERENCE_MACHINE', 'LossTerm',
+__all__ = ['RC_TARGETS', 'BN_HALVES', 'DIAG_COLUMNS', 'PRESETS', 'MODEL_OPTIONS', 'LOSS_OPTIONS', 'REFERENCE_MACHINE', 'LossTerm',
            'unwrap_model', 'DRMMCallback', 'DiagValue', 'RenderDiagnostics', 'TrainingDiverged', 'DivergenceGuard',
            'preset_options', 'presets_md', 'reference_env', 'check_reproduces', 'error_rate', 'pick_arch',
            'drmm_learner', 'CPUAutocast', 'ChannelsLast', 'CompileStep', 'reconstruct', 'show_reconstructions',
@@ -48,6 +48,8 @@ def unwrap_model(model:nn.Module)->nn.Module:
 # %% ../nbs/05_learner.ipynb #a20b3d9e
 RC_TARGETS = ('input', 'image')
 
+BN_HALVES = ('together', 'apart')  # a paired batch through the BatchNorms as one batch, or its two halves apart
+
 class DRMMCallback(Callback):
     "Trains a `DRMM` on the semi-supervised objective $\\alpha_H L_H + \\alpha_{RC} L_{RC} + \\alpha_{KL} L_{KL} + \\alpha_{NN} L_{NN}$ (Sec. 4)."
     order = MixedPrecision.order - 1  # after_pred before MixedPrecision's, which casts `pred` and cannot cast `Latents`
@@ -65,6 +67,8 @@ class DRMMCallback(Callback):
                  unsup:str='all', # $L_{RC}, L_{KL}, L_{NN}$ on 'all' images or the 'unlabeled' ones only (TF port)
                  nn_at:str='template', # $L_{NN}$ on the templates $z^{(\ell)}$ (Eq. 8) or 'unpooled' (TF port)
                  nn_norm:bool=False, # scale-free $L_{NN}$ (each level over its template's mean square)
+                 bn:str='together', # BatchNorm over the paired batch 'together', or its labeled and unlabeled halves 'apart' (authors' code)
+                 bn_stats:str='unlabeled', # with bn='apart': which half updates the running statistics (`BN_STATS`)
                 ):
         if kl not in KL_KINDS: raise ValueError(f"kl={kl!r}: use one of {KL_KINDS}.")
         if render not in RENDER_MODES: raise ValueError(f"render={render!r}: use one of {RENDER_MODES}.")
@@ -72,6 +76,8 @@ class DRMMCallback(Callback):
         if rc_target not in RC_TARGETS: raise ValueError(f"rc_target={rc_target!r}: use one of {RC_TARGETS}.")
         if unsup not in UNSUP_MODES: raise ValueError(f"unsup={unsup!r}: use one of {UNSUP_MODES}.")
         if nn_at not in NN_LEVELS: raise ValueError(f"nn_at={nn_at!r}: use one of {NN_LEVELS}.")
+        if bn not in BN_HALVES: raise ValueError(f"bn={bn!r}: use one of {BN_HALVES}.")
+        if bn_stats not in BN_STATS: raise ValueError(f"bn_stats={bn_stats!r}: use one of {BN_STATS}.")
         if not (isinstance(ramp, (int, float)) and 0 <= ramp <= 1):
             raise ValueError(f"ramp={ramp!r}: the fraction of training to ramp the unsupervised weights over must be in [0, 1].")
         for k, v in dict(alpha_h=alpha_h, alpha_rc=alpha_rc, alpha_kl=alpha_kl, alpha_nn=alpha_nn).items():
@@ -106,6 +112,7 @@ class DRMMCallback(Callback):
 
     def _end(self):
         unwrap_model(self.learn.model).return_latents = False
+        unwrap_model(self.learn.model).split = None
         for t in self.terms.values(): t.active = False
 
     def before_train(self):  # (a lone `validate()` runs before_fit and after_fit, but no training phase)
@@ -130,7 +137,15 @@ class DRMMCallback(Callback):
                               kl=self.kl, render=self.render, reduction=self.reduction, target=self.target(x),
                               unsup=self.unsup, nn_at=self.nn_at, nn_norm=self.nn_norm)
 
+    def before_batch(self):
+        "With bn='apart': tell the model where the labeled half of this training batch ends (labeled images come first)."
+        if not self.training or self.bn != 'apart': return
+        y = self.yb[0]; n = int((y >= 0).sum())
+        if n and not bool((y[:n] >= 0).all()): raise ValueError("bn='apart' needs the labeled images first in each training batch, as drmm_dataloaders makes them.")
+        m = unwrap_model(self.learn.model); m.split, m.split_stats = n, self.bn_stats
+
     def after_pred(self):
+        unwrap_model(self.learn.model).split = None  # only this batch's forward pass
         logits, latents = self.pred
         self.losses = self.objective_of(logits, latents, self.xb[0], self.yb[0])
         self.learn.pred = logits
@@ -343,6 +358,8 @@ def drmm_learner(dls:DataLoaders, # from `drmm_nb.data.drmm_dataloaders`
                  channels_last:bool=False, # model and batches in channels-last memory format
                  compile:bool=False, # `torch.compile` the objective (top-down pass and losses) while training (`CompileStep`)
                  fast:bool=False, # the configuration fastest on this machine (`fast_options`): channels-last, bf16 where the CPU has it
+                 bn:str='together', # BatchNorm over a paired batch 'together' or its halves 'apart' (authors' code; `DRMMCallback`)
+                 bn_stats:str='unlabeled', # with bn='apart': which half updates the running statistics
                  metrics=None, # fastai metrics; default `error_rate`
                  **learner_kwargs, # passed to fastai's `Learner` (opt_func, wd, cbs, path, ...)
                 )->Learner:
@@ -371,7 +388,8 @@ def drmm_learner(dls:DataLoaders, # from `drmm_nb.data.drmm_dataloaders`
     for k, v in dict(alpha_h=alpha_h, alpha_rc=alpha_rc, alpha_kl=alpha_kl, alpha_nn=alpha_nn).items():
         if v is not None: alphas[k] = v
     if supervised_only: alphas.update(alpha_rc=0., alpha_kl=0., alpha_nn=0.)
-    cbs = [DRMMCallback(**alphas, kl=kl, render=render, reduction=reduction, ramp=ramp, **{k: opts[k] for k in LOSS_OPTIONS})]
+    cbs = [DRMMCallback(**alphas, kl=kl, render=render, reduction=reduction, ramp=ramp, bn=bn, bn_stats=bn_stats,
+                        **{k: opts[k] for k in LOSS_OPTIONS})]
     cbs.append(DivergenceGuard())
     if diagnostics: cbs.append(RenderDiagnostics(diagnostics))
     cbs += list(L(learner_kwargs.pop('cbs', None)))
