@@ -121,7 +121,7 @@ def portable_mode()->dict:
     return machine_facts()
 
 # %% ../nbs/04a_machine.ipynb #ea085da8
-_CPU_KEYS = ('vendor', 'family', 'model_id', 'model', 'flags')
+_CPU_KEYS = ('vendor', 'family', 'model_id', 'model', 'flags', 'bf16')
 
 def same_numbers(rec:dict|None, # the `machine` facts of a recorded run
                  now:dict, # `machine_facts()` of this process
