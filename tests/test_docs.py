@@ -26,7 +26,7 @@ def run_build(nbs:Path, out:Path):
 
 def page_name(nb:Path):
     "The page Quarto (and the static builder) gives a notebook: `index.html`, else the name less its number."
-    return 'index.html' if nb.stem == 'index' else re.sub(r'^\d+[_-]', '', nb.stem) + '.html'
+    return 'index.html' if nb.stem == 'index' else re.sub(r'^\d+[a-z]?[_-]', '', nb.stem) + '.html'  # 04a_machine -> machine.html
 
 def src(cell): return ''.join(cell['source']) if isinstance(cell['source'], list) else cell['source']
 
