@@ -192,8 +192,9 @@ def test_unwritable_out_and_missing_gpu_are_refused_before_loading(tmp_path):
 
 def test_ctrl_c_says_how_to_resume(tmp_path):
     out = tmp_path/'run'
+    # as from a terminal: SIGINT handled by default (a shell that starts a job with '&' makes its children ignore it)
     p = subprocess.Popen([str(EXE), *ARGS, '--epochs', '20', '--out', str(out)], stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, text=True)
+                         stderr=subprocess.PIPE, text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 300
     while time.time() < deadline and not (out/'checkpoint.pt').exists():
         assert p.poll() is None, p.stderr.read()
