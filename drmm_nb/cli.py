@@ -20,9 +20,10 @@ from .distributed import DistRun, world_info, replicas_identical
 from .machine import machine_facts, portable_mode, fast_options
 
 # %% auto #0
-__all__ = ['DATASETS', 'DEFAULT_N_LABELED', 'RUN_KEYS', 'build_parser', 'resolve_config', 'atomic_save', 'versions', 'RunLogger',
-           'MidEpochCheckpoint', 'ResumeMidEpoch', 'ProgressLines', 'check_out_dir', 'plain_progress', 'check_writable',
-           'pick_device', 'set_seed', 'train', 'main', 'compare_runs']
+__all__ = ['DATASETS', 'DEFAULT_N_LABELED', 'LEGACY_CONFIG', 'RUN_KEYS', 'build_parser', 'legacy_filled', 'resolve_config',
+           'atomic_save', 'versions', 'RunLogger', 'MidEpochCheckpoint', 'ResumeMidEpoch', 'ProgressLines',
+           'check_out_dir', 'plain_progress', 'check_writable', 'pick_device', 'set_seed', 'train', 'main',
+           'compare_runs']
 
 # %% ../nbs/06_cli.ipynb #4a107df5
 DATASETS = ('digits', 'fashion_mnist', 'mnist', 'svhn', 'cifar10', 'synthetic', 'synthetic_small')
@@ -76,10 +77,11 @@ def build_parser()->argparse.ArgumentParser:
     a('--init', choices=INIT_MODES, default=None, help="template initialisation: 'kaiming' (paper preset) or 'xavier' (authors)")
     a('--class-bias', action=argparse.BooleanOptionalAction, default=None,
       help="class layer with a bias and no BatchNorm (authors) instead of BatchNorm (paper)")
-    a('--bn', choices=('together', 'apart'), default='together',
-      help="BatchNorm over each paired batch 'together' or its labeled and unlabeled halves 'apart' (the authors' code)")
-    a('--bn-stats', choices=('unlabeled', 'labeled', 'both'), default='unlabeled',
-      help="with --bn apart: which half updates the running statistics")
+    a('--bn', choices=('together', 'apart'), default=None,
+      help="BatchNorm over each paired batch's labeled and unlabeled halves 'apart' (both presets; the authors' code) "
+           "or 'together' in one pass (an ablation)")
+    a('--bn-stats', choices=('unlabeled', 'labeled', 'both'), default=None,
+      help="with --bn apart: which half updates the running statistics (both presets: unlabeled)")
     a('--diag-every', type=int, default=10, help="rendering diagnostics on every k-th training batch (0: off)")
     a('--seed', type=int, default=0, help='seed of the labeled subset, the initialisation and the batch order')
     a('--supervised-only', action='store_true', help='baseline: labeled images only, no unsupervised terms')
@@ -103,6 +105,12 @@ def build_parser()->argparse.ArgumentParser:
     return p
 
 # %% ../nbs/06_cli.ipynb #34ece73f
+LEGACY_CONFIG = dict(bn='together', bn_stats='unlabeled')  # what a record without these fields was trained with
+
+def legacy_filled(config:dict)->dict:
+    "A recorded configuration with the options it predates set as they were then (`LEGACY_CONFIG`)."
+    return {**LEGACY_CONFIG, **config}
+
 RUN_KEYS = ('resume', 'overwrite', 'out', 'device', 'data_dir', 'download', 'diag_every', 'dist_timeout', 'checkpoint_every',
             'progress_every')  # how to run, not what is trained
 
@@ -297,7 +305,7 @@ def train(argv:list|None=None)->dict:
     learn = drmm_learner(dls, arch=cfg['arch'], alpha_h=cfg['alpha_h'], alpha_rc=cfg['alpha_rc'], alpha_kl=cfg['alpha_kl'],
                          alpha_nn=cfg['alpha_nn'], kl=cfg['kl'], render=cfg['render'], supervised_only=cfg['supervised_only'],
                          reduction=cfg['reduction'], ramp=cfg['ramp'], preset=cfg['preset'],
-                         **{k: cfg[k] for k in PRESETS}, diagnostics=cfg['diag_every'], bn=cfg['bn'], bn_stats=cfg['bn_stats'],
+                         **{k: cfg[k] for k in PRESETS}, diagnostics=cfg['diag_every'],
                          mixed_precision=True if cfg['bf16'] else None, channels_last=cfg['channels_last'],
                          compile=cfg['compile'],
                          opt_func=SGD if cfg['opt'] == 'sgd' else Adam, path=out, model_dir='.')
@@ -312,7 +320,7 @@ def train(argv:list|None=None)->dict:
     if mode == 'resume':
         ck = dist.load_checkpoint(out/'checkpoint.pt')
         defaults = {k: v for k, v in vars(build_parser().parse_args(['--out', str(out)])).items() if k not in RUN_KEYS}
-        old = {**defaults, **{k: v for k, v in ck['record']['config'].items() if k not in RUN_KEYS}}  # options added later: defaults
+        old = {**defaults, **{k: v for k, v in legacy_filled(ck['record']['config']).items() if k not in RUN_KEYS}}  # options added later: defaults
         if old != trained:
             diff = {k: (old.get(k), trained.get(k)) for k in set(old) | set(trained) if old.get(k) != trained.get(k)}
             raise ValueError(f"--resume with a different configuration than the run in {out}: {diff} (saved, given). "

@@ -16,10 +16,11 @@ from .learner import pick_arch
 # %% auto #0
 __all__ = ['VARIANTS', 'NEGATABLE', 'DIGITS_EPOCHS', 'FASHION_EPOCHS', 'FASHION_RENDER_EPOCHS', 'MNIST_EPOCHS',
            'GPU_MNIST_EPOCHS', 'TABLE1_VARIANTS', 'MNIST_OPTS', 'PAPER_TABLE1', 'PAPER_TABLE2', 'RENDER_VARIANTS',
-           'PAPER_SETS', 'GRIDS', 'CURVE_TERMS', 'DIAG_TERMS', 'VERIFY_FIELDS', 'VERIFY_MODES', 'to_argv', 'make_grid',
-           'mnist_grid', 'paper_grid', 'get_grid', 'run_grid', 'collect', 'baseline_of', 'summarise', 'table_md',
-           'write_table', 'plot_curves', 'diag_summary', 'diag_md', 'plot_diagnostics', 'build_parser', 'save_curves',
-           'main', 'write_tiny_datasets', 'compare', 'compare_md', 'table1_md', 'rerun', 'verify', 'verify_report']
+           'PAPER_SETS', 'ONE_PASS', 'APART', 'MNIST_APART', 'GRIDS', 'CURVE_TERMS', 'DIAG_TERMS', 'VERIFY_FIELDS',
+           'VERIFY_MODES', 'to_argv', 'make_grid', 'mnist_grid', 'paper_grid', 'alpha_grid', 'get_grid', 'run_grid',
+           'collect', 'baseline_of', 'summarise', 'table_md', 'write_table', 'plot_curves', 'diag_summary', 'diag_md',
+           'plot_diagnostics', 'build_parser', 'save_curves', 'main', 'write_tiny_datasets', 'compare', 'compare_md',
+           'table1_md', 'rerun', 'verify', 'verify_report']
 
 # %% ../nbs/08_experiments.ipynb #0c116010
 VARIANTS = {  # name: (options that differ from the defaults, description)
@@ -102,10 +103,10 @@ PAPER_TABLE2 = {  # the paper's Table 2: reduction of test error (points) agains
     'rc_nn': {50: -0.37, 100: 1.13, 1000: 0.09}, 'rc_kl': {50: 19.27, 100: 12.05, 1000: 1.64},
     'rc_kl_nn': {50: 20.82, 100: 12.84, 1000: 1.75}}
 
-def mnist_grid(n_labeled=(100,), seeds=range(3), epochs:int=MNIST_EPOCHS, paper_seeds=(0,))->list:
+def mnist_grid(n_labeled=(100,), seeds=range(3), epochs:int=MNIST_EPOCHS, paper_seeds=(0,), variants=TABLE1_VARIANTS, **opts)->list:
     "Table 1's variants on MNIST under `MNIST_OPTS`, and for `paper_seeds` the full objective under the paper preset, `paper_rc_kl_nn`."
     runs = []
-    for r in make_grid('mnist', list(n_labeled), seeds, TABLE1_VARIANTS, epochs=epochs, **MNIST_OPTS):
+    for r in make_grid('mnist', list(n_labeled), seeds, variants, epochs=epochs, **MNIST_OPTS, **opts):
         runs.append(r)
         if r['opts']['seed'] in paper_seeds and r['variant'] == 'rc_kl_nn':
             o = {k: v for k, v in r['opts'].items() if k not in MNIST_OPTS}
@@ -131,18 +132,42 @@ def paper_grid(seeds:list=(0,))->list:
             runs.append(r)
     return runs
 
+ONE_PASS = dict(bn='together')  # the grids run before the halves of a paired batch were normalised apart (issue 20)
+APART = dict(bn='apart')  # the default since; written out so that these grids keep their meaning if the default moves
+MNIST_APART = dict(**APART, channels_last=True)  # channels-last: the same arithmetic, faster on the CPU (results/bench)
+
+def alpha_grid(alphas=(0.2, 2., 5., 10.), seeds=range(10), n_labeled:int=50)->list:
+    "The digits with the halves apart: entropy alone against the full objective at each $\\alpha_{RC}$ of `alphas`."
+    runs = make_grid('digits', [n_labeled], seeds, ['entropy'], epochs=DIGITS_EPOCHS, **APART)
+    for a in alphas:
+        for r in make_grid('digits', [n_labeled], seeds, ['rc_kl_nn'], epochs=DIGITS_EPOCHS, alpha_rc=a, **APART):
+            runs.append(dict(r, name=r['name'].replace('-rc_kl_nn-', f'-rc_kl_nn_a{a:g}-'), variant=f'rc_kl_nn_a{a:g}'))
+    return runs
+
 GRIDS = {
-    'digits': lambda: make_grid('digits', [50, 100], range(5), list(VARIANTS)[:7], epochs=DIGITS_EPOCHS),  # the paper preset's
+    # one BatchNorm pass over each mixed paired batch (before issue 20), kept as they were, named by ONE_PASS
+    'digits': lambda: make_grid('digits', [50, 100], range(5), list(VARIANTS)[:7], epochs=DIGITS_EPOCHS, **ONE_PASS),  # paper preset
     'fashion_mnist': lambda: make_grid('fashion_mnist', [100, 1000], range(3), ['supervised', 'entropy', 'rc_kl_nn'],
-                                       epochs=FASHION_EPOCHS),
-    'paper': paper_grid,
-    'mnist': mnist_grid,
-    'mnist_gpu': lambda: mnist_grid(seeds=range(2), epochs=GPU_MNIST_EPOCHS, paper_seeds=()),
-    'digits_render': lambda: make_grid('digits', [50, 100], range(5), RENDER_VARIANTS, epochs=DIGITS_EPOCHS),
+                                       epochs=FASHION_EPOCHS, **ONE_PASS),
+    'mnist': lambda: mnist_grid(**ONE_PASS),
+    'digits_render': lambda: make_grid('digits', [50, 100], range(5), RENDER_VARIANTS, epochs=DIGITS_EPOCHS, **ONE_PASS),
     'digits_portable': lambda: make_grid('digits', [50], range(2), ['supervised', 'entropy', 'rc', 'rc_kl_nn'],
-                                         epochs=DIGITS_EPOCHS, portable=True),  # the same numbers on every CPU type
+                                         epochs=DIGITS_EPOCHS, portable=True, **ONE_PASS),  # the same numbers on every CPU type
     'fashion_render': lambda: make_grid('fashion_mnist', [1000], range(3), ['supervised_A', 'entropy_A', 'rc_kl_nn_A'],
-                                        epochs=FASHION_RENDER_EPOCHS),
+                                        epochs=FASHION_RENDER_EPOCHS, **ONE_PASS),
+    # the halves of each paired batch normalised apart, as the authors did (the default since issue 20)
+    'digits_apart_all': lambda: make_grid('digits', [50, 100], range(5), list(VARIANTS)[:7], epochs=DIGITS_EPOCHS, **APART),
+    'digits_alpha': alpha_grid,
+    'mnist_apart': lambda: mnist_grid(**MNIST_APART),
+    'mnist_apart_10ep': lambda: mnist_grid(seeds=range(3), epochs=10, paper_seeds=(), variants=['entropy', 'rc_kl', 'rc_kl_nn'],
+                                           **MNIST_APART),
+    'fashion_mnist_apart': lambda: make_grid('fashion_mnist', [100], range(3), ['supervised', 'entropy', 'rc_kl_nn'],
+                                             epochs=FASHION_EPOCHS, channels_last=True, **APART),
+    'digits_portable_apart': lambda: make_grid('digits', [50], range(2), ['supervised', 'entropy', 'rc', 'rc_kl_nn'],
+                                               epochs=DIGITS_EPOCHS, portable=True, **APART),
+    # plans: the paper's protocol (500 epochs), MNIST on the device tool's GPU
+    'paper': paper_grid,
+    'mnist_gpu': lambda: mnist_grid(seeds=range(2), epochs=GPU_MNIST_EPOCHS, paper_seeds=()),
 }
 
 def get_grid(name:str)->list:
@@ -156,8 +181,9 @@ def get_grid(name:str)->list:
 def _finished(path:Path, opts:dict)->bool:
     "Whether `path` is the `metrics.json` of a finished run trained with options `opts`."
     if not path.exists(): return False
-    r = json.loads(path.read_text())
-    return r.get('status') == 'finished' and all(r['config'].get(k) == v for k, v in opts.items())
+    from drmm_nb.cli import legacy_filled
+    r = json.loads(path.read_text()); cfg = legacy_filled(r['config'])  # a record without `bn` was trained together
+    return r.get('status') == 'finished' and all(cfg.get(k) == v for k, v in opts.items())
 
 def run_grid(name:str, # a grid of `GRIDS` (or experiments/NAME.json)
              results='results', # results files go to results/NAME/<run>/metrics.json
@@ -529,9 +555,9 @@ def rerun(rec:dict, # a committed `metrics.json` record
          )->dict:
     "Train a recorded run again in a fresh process, with its recorded thread count (and portable mode); the new record."
     import subprocess
-    from drmm_nb.cli import RUN_KEYS
+    from drmm_nb.cli import RUN_KEYS, legacy_filled
     from drmm_nb.machine import portable_available
-    cfg = {k: v for k, v in rec['config'].items() if k not in RUN_KEYS and k != 'fast'}  # --fast: replayed as resolved
+    cfg = {k: v for k, v in legacy_filled(rec['config']).items() if k not in RUN_KEYS and k != 'fast'}  # --fast: replayed as resolved
     if cfg.get('portable') and not portable_available()[0]: cfg['portable'] = False  # its facts then say why it is not exact
     argv = to_argv(cfg) + ['--device', 'cpu', '--out', str(out), '--overwrite', '--progress-every', '0']
     if data_dir or rec['config'].get('data_dir'): argv += ['--data-dir', str(data_dir or rec['config']['data_dir'])]

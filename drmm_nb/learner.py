@@ -67,7 +67,7 @@ class DRMMCallback(Callback):
                  unsup:str='all', # $L_{RC}, L_{KL}, L_{NN}$ on 'all' images or the 'unlabeled' ones only (TF port)
                  nn_at:str='template', # $L_{NN}$ on the templates $z^{(\ell)}$ (Eq. 8) or 'unpooled' (TF port)
                  nn_norm:bool=False, # scale-free $L_{NN}$ (each level over its template's mean square)
-                 bn:str='together', # BatchNorm over the paired batch 'together', or its labeled and unlabeled halves 'apart' (authors' code)
+                 bn:str='apart', # BatchNorm over the paired batch's labeled and unlabeled halves 'apart' (authors' code) or 'together' (ablation)
                  bn_stats:str='unlabeled', # with bn='apart': which half updates the running statistics (`BN_STATS`)
                 ):
         if kl not in KL_KINDS: raise ValueError(f"kl={kl!r}: use one of {KL_KINDS}.")
@@ -271,11 +271,18 @@ PRESETS = {  # option: (paper, authors, where each value comes from)
     'leak':       (0., 0., "paper: ReLU; TF port: ReLU (`'relu'` mask `latents > 0`); the later MXNet `DGM` code: LeakyReLU 0.1"),
     'init':       ('kaiming', 'xavier', "paper: not stated (this package's default); authors: TF port `layer.py`, "
                                         "`_initialize`: `xavier_initializer`"),
+    'bn':         ('apart', 'apart', "paper: not stated (the half-batches 'are sent into the DRMM'); authors: the halves "
+                                     "apart, each with its own batch moments (TF port `layer.py`, `EBottomUp`, runs `data_4D_lab` "
+                                     "and `data_4D_unl` through the layer separately; the MXNet `DGM` notebook calls the network on "
+                                     "each half). 'together', one pass over the mixed batch, is this package's earlier behaviour"),
+    'bn_stats':   ('unlabeled', 'unlabeled', "with `bn='apart'`, the half whose moments move the running statistics; authors: "
+                                           "the unlabeled one (TF port `model.py`, `update_mean_var_with_sup=False`, which "
+                                           "`main.py` keeps)"),
     'class_bias': (False, True, "paper: BatchNorm after every conv (Table 6); authors: TF port `utils.py`, "
                                 "`HiddenLayerInSoftmax`: a bias, no BatchNorm (so also `DGM`'s 1x1 `Conv2D`)"),
 }
 MODEL_OPTIONS = ('unpool', 'td_bn', 'leak', 'init', 'class_bias')
-LOSS_OPTIONS = ('rc_target', 'unsup', 'nn_at', 'nn_norm')
+LOSS_OPTIONS = ('rc_target', 'unsup', 'nn_at', 'nn_norm', 'bn', 'bn_stats')  # the options `DRMMCallback` takes
 
 def preset_options(preset:str='paper', # 'paper' (the paper read literally) or 'authors' (the authors' original code)
                    **overrides, # options that replace the preset's (None: keep the preset's)
@@ -358,8 +365,8 @@ def drmm_learner(dls:DataLoaders, # from `drmm_nb.data.drmm_dataloaders`
                  channels_last:bool=False, # model and batches in channels-last memory format
                  compile:bool=False, # `torch.compile` the objective (top-down pass and losses) while training (`CompileStep`)
                  fast:bool=False, # the configuration fastest on this machine (`fast_options`): channels-last, bf16 where the CPU has it
-                 bn:str='together', # BatchNorm over a paired batch 'together' or its halves 'apart' (authors' code; `DRMMCallback`)
-                 bn_stats:str='unlabeled', # with bn='apart': which half updates the running statistics
+                 bn:str|None=None, # BatchNorm over a paired batch's halves 'apart' (both presets; authors' code) or 'together'
+                 bn_stats:str|None=None, # with bn='apart': which half updates the running statistics (both presets: 'unlabeled')
                  metrics=None, # fastai metrics; default `error_rate`
                  **learner_kwargs, # passed to fastai's `Learner` (opt_func, wd, cbs, path, ...)
                 )->Learner:
@@ -381,14 +388,14 @@ def drmm_learner(dls:DataLoaders, # from `drmm_nb.data.drmm_dataloaders`
                          "or build paired DataLoaders for semi-supervised training.")
     if not (isinstance(diagnostics, int) and diagnostics >= 0): raise ValueError(f"diagnostics={diagnostics!r}: every k-th batch, k >= 0 (0: off).")
     opts = preset_options(preset, unpool=unpool, rc_target=rc_target, td_bn=td_bn, unsup=unsup, nn_at=nn_at, nn_norm=nn_norm,
-                          leak=leak, init=init, class_bias=class_bias)
+                          leak=leak, init=init, class_bias=class_bias, bn=bn, bn_stats=bn_stats)
     model = ARCHS[arch](n_in=img_shape[0], n_classes=dls.n_classes, **{k: opts[k] for k in MODEL_OPTIONS})
     model.check_input(torch.zeros(1, *img_shape))
     alphas = dict(ALPHAS[arch])
     for k, v in dict(alpha_h=alpha_h, alpha_rc=alpha_rc, alpha_kl=alpha_kl, alpha_nn=alpha_nn).items():
         if v is not None: alphas[k] = v
     if supervised_only: alphas.update(alpha_rc=0., alpha_kl=0., alpha_nn=0.)
-    cbs = [DRMMCallback(**alphas, kl=kl, render=render, reduction=reduction, ramp=ramp, bn=bn, bn_stats=bn_stats,
+    cbs = [DRMMCallback(**alphas, kl=kl, render=render, reduction=reduction, ramp=ramp,
                         **{k: opts[k] for k in LOSS_OPTIONS})]
     cbs.append(DivergenceGuard())
     if diagnostics: cbs.append(RenderDiagnostics(diagnostics))
