@@ -20,7 +20,7 @@ __all__ = ['VARIANTS', 'NEGATABLE', 'DIGITS_EPOCHS', 'FASHION_EPOCHS', 'FASHION_
            'VERIFY_MODES', 'to_argv', 'make_grid', 'mnist_grid', 'paper_grid', 'alpha_grid', 'get_grid', 'run_grid',
            'collect', 'baseline_of', 'summarise', 'table_md', 'write_table', 'plot_curves', 'diag_summary', 'diag_md',
            'plot_diagnostics', 'build_parser', 'save_curves', 'main', 'write_tiny_datasets', 'compare', 'compare_md',
-           'table1_md', 'rerun', 'verify', 'verify_report']
+           'table1_md', 'side_by_side_md', 'rerun', 'verify', 'verify_report']
 
 # %% ../nbs/08_experiments.ipynb #0c116010
 VARIANTS = {  # name: (options that differ from the defaults, description)
@@ -543,6 +543,22 @@ def table1_md(recs:list, # records from `collect` (MNIST runs)
         ours2 = '' if v == 'rc' or not len(d) else f"{_pm(float(d.mean()), float(d.std(ddof=1)) if len(d) > 1 else float('nan'))} ({int((d > 0).sum())}/{len(d)})"
         lines.append(f"| {v} | {'–' if p1 is None else p1} | {_pm(r['mean'], r['std'])} | {'–' if p2 is None else p2} | {ours2} | "
                      f"{r['n']} | {','.join(map(str, r['epochs']))} | {r['wall_s']:.0f} |")
+    return '\n'.join(lines)
+
+# %% ../nbs/08_experiments.ipynb #bf4afb9c
+def side_by_side_md(sets:dict, # column label: records from `collect`, e.g. {'one pass': ..., 'apart': ...}
+                    dataset:str, n_labeled:int, # which runs
+                    variants:list, # the rows, in order
+                    paper:dict|None=None, # variant: the paper's test error % at this $N_L$ (a first column; '–' where none)
+                   )->str:
+    "Test error % (mean ± std over seeds, runs in brackets) of `variants` in each set of records, side by side."
+    rows = {c: {(r['dataset'], r['n_labeled'], r['variant']): r for r in summarise(recs)} for c, recs in sets.items()}
+    cell = lambda r: f"{_pm(r['mean'], r['std'])} ({r['n']})" if r else '–'
+    head = ['variant'] + (['paper'] if paper is not None else []) + list(sets)
+    lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    for v in variants:
+        p = [f"{paper[v]:.2f}" if v in paper else '–'] if paper is not None else []
+        lines.append('| ' + ' | '.join([v] + p + [cell(rows[c].get((dataset, n_labeled, v))) for c in sets]) + ' |')
     return '\n'.join(lines)
 
 # %% ../nbs/08_experiments.ipynb #a7cf3f96
