@@ -40,6 +40,7 @@ test: sync-check
 	$(BIN)/nbdev-test --n-workers 2 --timing
 	$(BIN)/pytest -q tests
 	$(BIN)/drmm-experiments verify digits_portable --sample 2
+	$(BIN)/drmm-experiments verify digits_portable_apart --sample 2
 	$(BIN)/drmm-experiments verify digits_render --sample 2
 
 ## Documentation site in _docs/: nbdev-docs where Quarto is installed, else a static site from nbdev's
