@@ -12,23 +12,22 @@ warnings.filterwarnings('ignore', message=r'.*torch\.jit\.script.*', category=Fu
 import numpy as np
 import torch
 from fastai.basics import *
-from .layers import ARCHS, UNPOOL_MODES, INIT_MODES, NN_LEVELS
+from .layers import ARCHS, UNPOOL_MODES, INIT_MODES, NN_LEVELS, BN_STATS
 from .losses import ALPHAS, KL_KINDS, RENDER_MODES, UNSUP_MODES
-from .data import load_dataset, drmm_dataloaders
-from .learner import drmm_learner, show_reconstructions, pick_arch, RC_TARGETS, PRESETS, preset_options, TrainingDiverged, unwrap_model
+from .data import load_dataset, drmm_dataloaders, DATASETS
+from .learner import drmm_learner, show_reconstructions, pick_arch, RC_TARGETS, PRESETS, preset_options, TrainingDiverged, unwrap_model, BN_HALVES
 from .distributed import DistRun, world_info, replicas_identical
 from .machine import machine_facts, portable_mode, fast_options
 
 # %% auto #0
-__all__ = ['DATASETS', 'DEFAULT_N_LABELED', 'LEGACY_CONFIG', 'RUN_KEYS', 'build_parser', 'legacy_filled', 'resolve_config',
-           'atomic_save', 'versions', 'RunLogger', 'MidEpochCheckpoint', 'ResumeMidEpoch', 'ProgressLines',
-           'check_out_dir', 'plain_progress', 'check_writable', 'pick_device', 'set_seed', 'train', 'main',
-           'compare_runs']
+__all__ = ['DEFAULT_N_LABELED', 'LEGACY_CONFIG', 'RUN_KEYS', 'build_parser', 'legacy_filled', 'resolve_config', 'atomic_save',
+           'versions', 'RunLogger', 'MidEpochCheckpoint', 'ResumeMidEpoch', 'ProgressLines', 'check_out_dir',
+           'plain_progress', 'check_writable', 'pick_device', 'set_seed', 'train', 'main', 'compare_runs']
 
 # %% ../nbs/06_cli.ipynb #4a107df5
-DATASETS = ('digits', 'fashion_mnist', 'mnist', 'svhn', 'cifar10', 'synthetic', 'synthetic_small')
 DEFAULT_N_LABELED = {'digits': 50, 'fashion_mnist': 100, 'mnist': 100, 'svhn': 1000, 'cifar10': 4000,
-                     'synthetic': 4000, 'synthetic_small': 1000}  # synthetic: Table 5's smaller N_L (and a fifth of it)
+                     'synthetic': 4000, 'synthetic_small': 1000,  # synthetic: Table 5's smaller N_L (and a fifth of it)
+                     'folder': None}  # your own images: every labeled one
 
 class _Help(argparse.ArgumentDefaultsHelpFormatter):
     "`--help` adds '(default: X)' only where the text does not say the default already, and not for None or a flag."
@@ -42,12 +41,17 @@ def build_parser()->argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='drmm-train', description='Semi-supervised training of a DRMM (Nguyen et al. 2016).',
                                 formatter_class=_Help)
     a = p.add_argument
-    a('--dataset', choices=DATASETS, default='digits', help='data set')
-    a('--data-dir', default=None, help='directory with the data files (default: the data set\'s usual place)')
+    a('--dataset', choices=DATASETS, default='digits',
+      help="a built-in data set, or 'folder': your own images in --data-dir (train/<class>/*, unlabeled/*, test/<class>/*)")
+    a('--data-dir', default=None, help='directory with the data files (default: the data set\'s usual place; --dataset folder: required)')
+    a('--size', type=int, nargs='+', default=None, metavar='N', help='--dataset folder: resize every image to N x N (or H W)')
+    a('--valid-pct', type=float, default=None,
+      help='--dataset folder without a test/ folder: hold out this fraction of each class\'s labeled images for testing')
     a('--download', action='store_true', help='let torchvision download a missing data set (needs network)')
     a('--accept-modified-data', action='store_true',
       help='MNIST, Fashion-MNIST: train on full-size files that differ from the published ones (your own modified copy)')
-    a('--n-labeled', type=int, default=None, help='labeled images N_L, balanced over classes (default per data set)')
+    a('--n-labeled', type=int, default=None,
+      help='labeled images N_L, balanced over classes (default per data set; --dataset folder: every labeled image)')
     a('--arch', choices=list(ARCHS), default=None, help='architecture (default: by image size)')
     a('--epochs', type=int, default=10, help='epochs (one epoch = one pass over the unlabeled set)')
     a('--schedule', choices=('one_cycle', 'paper'), default='one_cycle',
@@ -77,10 +81,10 @@ def build_parser()->argparse.ArgumentParser:
     a('--init', choices=INIT_MODES, default=None, help="template initialisation: 'kaiming' (paper preset) or 'xavier' (authors)")
     a('--class-bias', action=argparse.BooleanOptionalAction, default=None,
       help="class layer with a bias and no BatchNorm (authors) instead of BatchNorm (paper)")
-    a('--bn', choices=('together', 'apart'), default=None,
+    a('--bn', choices=BN_HALVES, default=None,
       help="BatchNorm over each paired batch's labeled and unlabeled halves 'apart' (both presets; the authors' code) "
            "or 'together' in one pass (an ablation)")
-    a('--bn-stats', choices=('unlabeled', 'labeled', 'both'), default=None,
+    a('--bn-stats', choices=BN_STATS, default=None,
       help="with --bn apart: which half updates the running statistics (both presets: unlabeled)")
     a('--diag-every', type=int, default=10, help="rendering diagnostics on every k-th training batch (0: off)")
     a('--seed', type=int, default=0, help='seed of the labeled subset, the initialisation and the batch order')
@@ -96,7 +100,7 @@ def build_parser()->argparse.ArgumentParser:
       help='torch.compile the objective (top-down pass and losses) while training; eager, with a warning, if it fails')
     a('--sync-bn', action='store_true', help="under torchrun on CUDA: SyncBatchNorm, statistics over the global batch (default: each rank's own)")
     a('--dist-timeout', type=float, default=600., help='under torchrun: seconds a process waits for another that stopped answering')
-    a('--out', required=True, help='output directory')
+    a('--out', required=True, help='output directory (created; a refused run leaves none behind)')
     a('--resume', action='store_true', help='continue the run in --out from its last checkpoint')
     a('--checkpoint-every', type=float, default=10., help='minutes between checkpoints inside an epoch (0: at the end of epochs only)')
     a('--progress-every', type=float, default=60.,
@@ -119,6 +123,8 @@ def resolve_config(args:argparse.Namespace, img_shape:tuple)->dict:
     cfg = dict(vars(args))
     if cfg['n_labeled'] is None: cfg['n_labeled'] = DEFAULT_N_LABELED[cfg['dataset']]
     if cfg['epochs'] < 1: raise ValueError(f"--epochs must be at least 1, got {cfg['epochs']}.")
+    if cfg['dataset'] != 'folder' and (cfg.get('size') or cfg.get('valid_pct') is not None):
+        raise ValueError(f"--size and --valid-pct apply to --dataset folder (your own images), not {cfg['dataset']}.")
     if cfg['bs'] < 2 or cfg['bs'] % 2: raise ValueError(f"--bs must be an even number >= 2 (half labeled, half unlabeled), got {cfg['bs']}.")
     cfg['arch'] = cfg['arch'] or pick_arch(img_shape)
     for k, v in ALPHAS[cfg['arch']].items():
@@ -226,7 +232,7 @@ class ResumeMidEpoch(Callback):
         if 'all_batches' in vars(self.learn): del self.learn.all_batches
 
 class ProgressLines(Callback):
-    "For log files: a plain line every `seconds` of training (epoch, batch, loss, elapsed, the epoch's estimated end)."
+    "For log files: a plain line every `seconds` of training (epoch numbered as the table numbers it, batch, loss, the epoch's estimated end)."
     order = Recorder.order + 2
     def __init__(self, seconds:float=60.): store_attr()
     def before_fit(self): self.last = time.time()
@@ -237,8 +243,10 @@ class ProgressLines(Callback):
         if not self.seconds or time.time() - self.last < self.seconds: return
         now, done = time.time(), self.iter + 1
         rate = (now - self.t_epoch) / self.seen
-        print(f"epoch {self.epoch + 1}/{self.n_epoch}  batch {done}/{self.n_iter}  loss {float(self.smooth_loss):.4f}  "
-              f"epoch ends in ~{(self.n_iter - done) * rate / 60:.1f} min", flush=True)
+        left = (self.n_iter - done) * rate
+        eta = f"{left:.0f} s" if left < 90 else f"{left / 60:.1f} min"
+        print(f"epoch {self.epoch} (of 0..{self.n_epoch - 1})  batch {done}/{self.n_iter}  loss {float(self.smooth_loss):.4f}  "
+              f"epoch ends in ~{eta}", flush=True)
         self.last = now
 
 
@@ -292,12 +300,26 @@ def train(argv:list|None=None)->dict:
     "Run `drmm-train` with command-line arguments `argv`; returns the `metrics.json` record."
     args = build_parser().parse_args(argv)
     if args.portable: portable_mode()  # before anything computes: the kernels are chosen at the first use
+    if not args.out.strip(): raise ValueError("--out is empty: name the folder the run is written to, e.g. --out runs/first.")
     dist = DistRun(args.device, args.dist_timeout, args.sync_bn)  # one plain process unless started by torchrun
-    out = Path(args.out)
+    out = Path(args.out).expanduser()
     mode = dist.from_rank0(check_out_dir, out, args.resume, args.overwrite)
+    new_dir = not out.exists()
     dist.from_rank0(check_writable, out)
+    try: return _train(args, dist, out, mode)
+    except BaseException:  # a refused or failed start leaves no empty folder behind (an interrupted run keeps its own)
+        if new_dir and dist.is_main and out.is_dir() and not any(out.iterdir()): out.rmdir()
+        raise
+
+def _train(args, dist, out:Path, mode:str)->dict:
     device = dist.device if dist.enabled else pick_device(args.device)
-    arrays = load_dataset(args.dataset, args.data_dir, download=args.download, accept_modified=args.accept_modified_data)
+    if args.dataset == 'folder' and not args.data_dir:
+        raise ValueError("--dataset folder needs --data-dir: the folder with train/<class>/* (and unlabeled/*, test/<class>/*).")
+    size = None if not args.size else (args.size[0] if len(args.size) == 1 else tuple(args.size))
+    if args.size and (len(args.size) > 2 or min(args.size) < 1):
+        raise ValueError(f"--size takes N (N x N) or H W, positive; got {' '.join(map(str, args.size))}.")
+    arrays = load_dataset(args.dataset, args.data_dir, download=args.download, accept_modified=args.accept_modified_data,
+                          size=size, valid_pct=args.valid_pct)
     cfg = resolve_config(args, arrays.x_train.shape[1:])
     set_seed(cfg['seed'])
     dls = drmm_dataloaders(arrays, n_labeled=cfg['n_labeled'], bs=cfg['bs'], seed=cfg['seed'], device=device,
@@ -311,7 +333,7 @@ def train(argv:list|None=None)->dict:
                          opt_func=SGD if cfg['opt'] == 'sgd' else Adam, path=out, model_dir='.')
     if not sys.stdout.isatty(): plain_progress(learn)
     trained = {k: v for k, v in cfg.items() if k not in RUN_KEYS}
-    record = dict(status='running', config=cfg, labeled=dict(seed=cfg['seed'], n_labeled=cfg['n_labeled'],
+    record = dict(status='running', config=cfg, labeled=dict(seed=cfg['seed'], n_labeled=dls.n_labeled,
                   indices=[int(i) for i in dls.labeled_idxs]), epochs=[], device=str(device), versions=versions(),
                   machine=machine_facts(),
                   distributed=dist.describe(cfg['bs']))
@@ -335,7 +357,13 @@ def train(argv:list|None=None)->dict:
         where = f"in epoch {start} after batch {skip}" if skip else f"after epoch {ck['epoch']} ({start}/{cfg['epochs']} done)"
         if dist.is_main: print(f"Resuming {out} {where}.", flush=True)
     elif mode == 'overwrite' and dist.is_main:
-        for f in ('metrics.json', 'checkpoint.pt', 'model.pkl', 'reconstructions.png'): (out/f).unlink(missing_ok=True)
+        for f in ('metrics.json', 'checkpoint.pt', 'model.pkl', 'reconstructions.png'):
+            try: (out/f).unlink(missing_ok=True)
+            except OSError as e:
+                raise ValueError(f"--overwrite cannot replace {out/f} ({e.strerror or e}): make it writable, or choose "
+                                 f"another --out.") from None
+    elif args.resume and dist.is_main:
+        print(f"drmm-train: --resume: {out} holds no checkpoint yet, so the run starts from the beginning.", flush=True)
     if start < cfg['epochs']:
         dls.train.set_epoch(start)
         logger = RunLogger(out, record, start_epoch=start, elapsed=elapsed)
@@ -387,9 +415,14 @@ def main():
     except KeyboardInterrupt:
         args = [a for a in sys.argv[1:] if a not in ('--resume', '--overwrite')]
         cmd = (f"torchrun --nproc_per_node {os.environ.get('LOCAL_WORLD_SIZE', world)} {sys.argv[0]}" if world > 1 else 'drmm-train')
-        if rank == 0: print(f"\ndrmm-train: interrupted. The last checkpoint (each epoch's end, and every --checkpoint-every "
-                            f"minutes) is saved; continue with:\n"
-                            f"  {cmd} {' '.join(args)} --resume", file=sys.stderr)
+        try: saved = (Path(build_parser().parse_args(sys.argv[1:]).out).expanduser()/'checkpoint.pt').exists()
+        except (SystemExit, Exception): saved = False
+        if rank == 0 and saved:
+            print(f"\ndrmm-train: interrupted. The last checkpoint (each epoch's end, and every --checkpoint-every "
+                  f"minutes) is saved; continue with:\n  {cmd} {' '.join(args)} --resume", file=sys.stderr)
+        elif rank == 0:
+            print(f"\ndrmm-train: interrupted before the first checkpoint: there is nothing to resume. Start again with:\n"
+                  f"  {cmd} {' '.join(args)}", file=sys.stderr)
         sys.exit(130)
     except Exception as e:
         if world <= 1 or not _peer_failure(e): raise

@@ -20,27 +20,31 @@ from fastai.data.transforms import CategoryMap
 from fastai.torch_core import TensorImage, TensorCategory
 from fastai.vision.data import get_grid
 from plum import dispatch  # fastai's multiple dispatch (`show_batch`, `plot_top_losses`, ...)
+import fastai.interpret  # noqa: its generic `plot_top_losses` first: plum prefers it to a method registered before it
 from fastcore.foundation import L
 from fasttransform import Pipeline
 from contextlib import contextmanager
+from PIL import Image, UnidentifiedImageError
 
 # %% auto #0
-__all__ = ['DIGIT_CLASSES', 'FASHION_MNIST_DIR', 'MNIST_FILES', 'FASHION_CLASSES', 'PUBLISHED_COUNTS', 'PUBLISHED_MD5',
-           'CIFAR_FILES', 'DATASETS', 'SYNTHETIC_SIZES', 'ImageArrays', 'check_arrays', 'from_arrays', 'load_digits',
-           'read_idx', 'default_data_dir', 'load_mnist', 'load_fashion_mnist', 'load_svhn', 'load_cifar10',
-           'load_synthetic', 'load_dataset', 'labeled_subset', 'ImageTensors', 'channel_stats', 'PlainDL', 'DRMMImage',
-           'PairedDL', 'DRMMDataLoaders', 'drmm_dataloaders']
+__all__ = ['GREY_MODES', 'DIGIT_CLASSES', 'FASHION_MNIST_DIR', 'MNIST_FILES', 'FASHION_CLASSES', 'PUBLISHED_COUNTS',
+           'PUBLISHED_MD5', 'CIFAR_FILES', 'DATASETS', 'SYNTHETIC_SIZES', 'ImageArrays', 'check_arrays', 'from_arrays',
+           'pil_array', 'image_array', 'load_digits', 'read_idx', 'default_data_dir', 'load_mnist',
+           'load_fashion_mnist', 'load_svhn', 'load_cifar10', 'load_synthetic', 'load_dataset', 'labeled_subset',
+           'ImageTensors', 'channel_stats', 'PlainDL', 'DRMMImage', 'PairedDL', 'DRMMDataLoaders', 'drmm_dataloaders']
 
 # %% ../nbs/04_data.ipynb #0fc60f5e
 class ImageArrays(NamedTuple):
-    "A data set as numpy arrays: uint8 images (N, C, H, W), int64 labels (N,) and the class names."
-    x_train:np.ndarray # uint8 (N_train, C, H, W)
-    y_train:np.ndarray # int64 (N_train,), class indices
+    "A data set as numpy arrays: uint8 images (N, C, H, W), int64 labels (N,) (-1: an unlabeled training image) and the class names."
+    x_train:np.ndarray # uint8 (N_train, C, H, W): labeled and unlabeled training images
+    y_train:np.ndarray # int64 (N_train,), class indices, -1 where an image has no label
     x_test:np.ndarray # uint8 (N_test, C, H, W)
     y_test:np.ndarray # int64 (N_test,)
     classes:list # class names: label `i` is `classes[i]`
     def __repr__(self):
-        return (f"ImageArrays(train {tuple(self.x_train.shape)}, test {tuple(self.x_test.shape)}, "
+        n_u = int((self.y_train < 0).sum())
+        unl = f" of which {n_u} unlabeled" if n_u else ""
+        return (f"ImageArrays(train {tuple(self.x_train.shape)}{unl}, test {tuple(self.x_test.shape)}, "
                 f"{len(self.classes)} classes {self.classes})")
 
 # %% ../nbs/04_data.ipynb #ba4946bb
@@ -80,7 +84,7 @@ def _img_shape(x:np.ndarray)->tuple: return tuple(x.shape[1:]) if x.ndim == 4 el
 
 # %% ../nbs/04_data.ipynb #a0aa133f
 def check_arrays(x_train, # training images: uint8, or float in [0, 1]; (N, H, W) or (N, C, H, W)
-                 y_train, # training labels: integer class indices (N,)
+                 y_train, # training labels: integer class indices (N,); -1 marks an unlabeled image
                  x_test, # test images, like `x_train`
                  y_test, # test labels, like `y_train`
                  classes=None, # class names; default: labels must be >= 0
@@ -98,13 +102,20 @@ def check_arrays(x_train, # training images: uint8, or float in [0, 1]; (N, H, W
                              f"convert them with y.astype('int64').")
         if len(y) != len(x):
             raise ValueError(f"{xn} has {len(x)} images but {yn} has {len(y)} labels: they must match one to one.")
+    if not (ys['y_train'] >= 0).any():
+        raise ValueError("y_train has no labeled image (every label is -1): semi-supervised training needs at least one "
+                         "labeled image per class; label a few and mark the rest -1.")
+    if (ys['y_test'] == -1).any():
+        raise ValueError(f"y_test has {int((ys['y_test'] == -1).sum())} unlabeled images (-1): the test set measures the "
+                         f"error, so every test image needs its label; move unlabeled images into the training set.")
     n_classes = len(classes) if classes is not None else int(max(y.max() for y in ys.values())) + 1
     for yn, y in ys.items():
-        bad = (y < 0) | (y >= n_classes)
+        bad = ((y < -1) if yn == 'y_train' else (y < 0)) | (y >= n_classes)
         if bad.any():
+            unl = " (or -1 for an unlabeled training image)" if yn == 'y_train' else ""
             raise ValueError(f"{yn} has {int(bad.sum())} labels outside [0, {n_classes}) (e.g. {y[bad][0]}): labels "
-                             f"must be class indices 0..{n_classes-1}; remap them with np.unique(y, return_inverse=True)"
-                             f", or pass `classes` naming every class.")
+                             f"must be class indices 0..{n_classes-1}{unl}; remap them with "
+                             f"np.unique(y, return_inverse=True), or pass `classes` naming every class.")
     if _img_shape(xs['x_train']) != _img_shape(xs['x_test']):
         raise ValueError(f"x_train images are {_img_shape(xs['x_train'])} but x_test images are "
                          f"{_img_shape(xs['x_test'])} (C, H, W): both must have the same shape.")
@@ -117,17 +128,65 @@ def _to_uint8(x:np.ndarray)->np.ndarray:
     return np.ascontiguousarray(x.astype(np.uint8, copy=False))
 
 def from_arrays(x_train, # training images: uint8, or float in [0, 1]; (N, H, W) or (N, C, H, W); numpy or torch
-                y_train, # training labels: integer class indices (N,)
+                y_train, # training labels: integer class indices (N,); -1 marks an unlabeled image
                 x_test, # test images, like `x_train`
-                y_test, # test labels
+                y_test, # test labels (all labeled)
                 classes=None, # class names; default: '0', '1', ... up to the largest label
+                x_unlabeled=None, # more training images without labels, like `x_train`
                )->ImageArrays:
-    "An `ImageArrays` from user arrays or tensors, checked by `check_arrays`."
+    "An `ImageArrays` from user arrays or tensors, checked by `check_arrays`; `x_unlabeled` joins the training images with label -1."
     x_train, y_train, x_test, y_test = map(_as_numpy, (x_train, y_train, x_test, y_test))
+    if x_unlabeled is not None:
+        xu = _as_numpy(x_unlabeled)
+        _check_images(xu, 'x_unlabeled'); _check_images(x_train, 'x_train')
+        if _img_shape(xu) != _img_shape(x_train):
+            raise ValueError(f"x_unlabeled images are {_img_shape(xu)} but x_train images are {_img_shape(x_train)} "
+                             f"(C, H, W): both must have the same shape.")
+        x_train = np.concatenate([_to_uint8(x_train), _to_uint8(xu)])
+        y_train = np.concatenate([y_train.astype(np.int64), np.full(len(xu), -1, np.int64)])
     check_arrays(x_train, y_train, x_test, y_test, classes)
     if classes is None: classes = [str(i) for i in range(int(max(y_train.max(), y_test.max())) + 1)]
     return ImageArrays(_to_uint8(x_train), y_train.astype(np.int64), _to_uint8(x_test), y_test.astype(np.int64),
                        list(classes))
+
+# %% ../nbs/04_data.ipynb #59166255
+GREY_MODES = ('1', 'L', 'LA', 'La', 'I;16', 'I;16L', 'I;16B', 'I;16N')  # PIL modes of grey images (8 and 16 bits)
+
+def _is_pil(o)->bool: return isinstance(o, Image.Image)
+
+def pil_array(im:Image.Image, # any PIL image (fastai's `PILImage` too)
+              channels:int, # 1: grey ('L'), 3: colour ('RGB')
+              size:tuple|None=None, # (H, W) to resize to (bilinear); None: as it is
+             )->np.ndarray:
+    "A PIL image as uint8 (C, H, W), converted to `channels` and resized to `size`."
+    if channels not in (1, 3): raise ValueError(f"channels={channels}: images here are grey (1) or RGB (3).")
+    if im.mode.startswith('I;16'): im = Image.fromarray(np.round(np.asarray(im, np.float64) / 257).astype(np.uint8))  # 16-bit grey
+    im = im.convert('L' if channels == 1 else 'RGB')
+    if size is not None and im.size != (size[1], size[0]): im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+    a = np.asarray(im)
+    return a[None].copy() if channels == 1 else a.transpose(2, 0, 1).copy()
+
+def image_array(o, # a path, a PIL image, or one image as an array: (H, W), (C, H, W) or (H, W, C)
+                channels:int, # the model's: 1 (grey) or 3 (RGB)
+                height:int|None=None, # files and PIL images are resized to height x width
+                width:int|None=None,
+               )->np.ndarray:
+    "One image as uint8 (C, H, W): files and PIL images converted and resized; arrays checked (channels-last ones transposed)."
+    size = None if height is None else (height, width)
+    if isinstance(o, (str, Path)):
+        p = Path(o).expanduser()
+        if not p.is_file(): raise FileNotFoundError(f"{p}: no such image file.")
+        try:
+            with Image.open(p) as im: return pil_array(im, channels, size)
+        except (UnidentifiedImageError, OSError) as e:
+            raise ValueError(f"{p} cannot be read as an image ({e}); pass a file PIL can open (PNG, JPEG, ...).") from None
+    if _is_pil(o): return pil_array(o, channels, size)
+    a = _as_numpy(o)
+    if a.ndim == 2: a = a[None]
+    elif a.ndim == 3 and a.shape[0] not in (1, 3) and a.shape[-1] in (1, 3): a = a.transpose(2, 0, 1)  # (H, W, C)
+    if a.ndim != 3: raise ValueError(f"An image of shape {a.shape}: one image is (H, W), (C, H, W) or (H, W, C).")
+    _check_images(a[None], 'the image')
+    return _to_uint8(a[None])[0]
 
 # %% ../nbs/04_data.ipynb #1bbb7f74
 DIGIT_CLASSES = [str(i) for i in range(10)]
@@ -327,7 +386,7 @@ def load_cifar10(data_dir=None, # `cifar-10-batches-py` or its parent folder; de
                        *batches[5], classes=names)
 
 # %% ../nbs/04_data.ipynb #19e24f90
-DATASETS = ('digits', 'fashion_mnist', 'mnist', 'svhn', 'cifar10', 'synthetic', 'synthetic_small')
+DATASETS = ('digits', 'fashion_mnist', 'mnist', 'svhn', 'cifar10', 'synthetic', 'synthetic_small', 'folder')
 SYNTHETIC_SIZES = {'synthetic': (50_000, 10_000), # (n_train, n_test) of the paper's rendered set (Sec. 5.4)
                    'synthetic_small': (10_000, 2_000)} # the same renderer at a fifth of the size, for CPUs
 _LOADERS = {'fashion_mnist': load_fashion_mnist, 'mnist': load_mnist, 'svhn': load_svhn, 'cifar10': load_cifar10}
@@ -350,14 +409,23 @@ def load_synthetic(name:str='synthetic', # a key of `SYNTHETIC_SIZES`: 'syntheti
     s = make_synthetic(*SYNTHETIC_SIZES[name], cache_dir=Path(data_dir or default_data_dir()).expanduser()/'synthetic')
     return ImageArrays(s.x_train, s.y_train, s.x_test, s.y_test, list(s.classes))
 
-def load_dataset(name:str, # one of `DATASETS`: 'digits', 'fashion_mnist', 'mnist', 'svhn', 'cifar10', 'synthetic', 'synthetic_small'
+def load_dataset(name:str, # one of `DATASETS`, or the path of a folder of images (`load_folder`'s layout)
                  data_dir=None, # where the files are; default: Debian's folder for Fashion-MNIST if it holds them, else `default_data_dir()`
                  download:bool=False, # fetch missing files with torchvision (needs the network)
                  accept_modified:bool=False, # MNIST, Fashion-MNIST: load full-size files that differ from the published ones
+                 size=None, # 'folder': resize every image to (H, W) (an int: square)
+                 valid_pct:float|None=None, # 'folder' without a test/ folder: hold out this fraction of the labeled images
                 )->ImageArrays:
     "The data set `name` as `ImageArrays`; 'digits' is embedded, 'synthetic*' rendered (and cached), the others read from `data_dir`."
+    if name not in DATASETS and Path(str(name)).expanduser().is_dir(): name, data_dir = 'folder', name  # a folder's path
     name = name.lower().replace('-', '_')
-    if name not in DATASETS: raise ValueError(f"Unknown data set {name!r}: use one of {DATASETS}.")
+    if name not in DATASETS:
+        raise ValueError(f"Unknown data set {name!r}: use one of {DATASETS} (with 'folder', data_dir is your folder of "
+                         f"images), or pass the path of an existing folder.")
+    if name == 'folder':
+        if data_dir is None: raise ValueError("The 'folder' data set needs data_dir: the folder with train/<class>/ images.")
+        from drmm_nb.folders import load_folder  # here, not at the top: the folders notebook comes after this one
+        return load_folder(data_dir, size=size, valid_pct=valid_pct)
     if name == 'digits': return load_digits()
     if name in SYNTHETIC_SIZES: return load_synthetic(name, data_dir)
     if data_dir is None:
@@ -365,19 +433,25 @@ def load_dataset(name:str, # one of `DATASETS`: 'digits', 'fashion_mnist', 'mnis
         data_dir = FASHION_MNIST_DIR if in_debian else default_data_dir()
     kw = dict(accept_modified=accept_modified) if name in PUBLISHED_MD5 else {}
     try: return _LOADERS[name](data_dir, **kw)
-    except FileNotFoundError:
+    except FileNotFoundError as e:
         if not download: raise
-    _download(name, data_dir)
+        missing = e
+    try: _download(name, data_dir)
+    except OSError as e:  # urllib's URLError is an OSError: no network, a refused or failed download
+        reason = getattr(e, 'reason', None) or e
+        raise FileNotFoundError(f"{missing} Downloading it failed ({reason}): without network, copy the files there "
+                                f"yourself.") from None
     return _LOADERS[name](data_dir, **kw)
 
 # %% ../nbs/04_data.ipynb #65c46ba6
-def labeled_subset(y, # training labels (N,)
-                   n_labeled:int, # $N_L$: size of the labeled set, a multiple of `n_classes`
+def labeled_subset(y, # training labels (N,); -1 marks an unlabeled image
+                   n_labeled:int|None, # $N_L$: size of the labeled set, a multiple of `n_classes`; None: every labeled image
                    n_classes:int, # $K$
                    seed:int=0, # the subset depends on this seed only
                   )->np.ndarray:
     "Sorted int64 indices of `n_labeled` images of `y`, `n_labeled/n_classes` of each class, drawn with `seed` (Sec. 5.1)."
     y = _as_numpy(y)
+    if n_labeled is None: return np.flatnonzero(y >= 0).astype(np.int64)  # every labeled image, balanced or not
     if n_labeled < n_classes:
         raise ValueError(f"n_labeled={n_labeled} is smaller than n_classes={n_classes}: the labeled set holds the same "
                          f"number of images of every class, so it needs at least one each; use n_labeled >= {n_classes}.")
@@ -385,10 +459,12 @@ def labeled_subset(y, # training labels (N,)
         lo = n_labeled // n_classes * n_classes
         raise ValueError(f"n_labeled={n_labeled} is not a multiple of n_classes={n_classes}: the labeled set is "
                          f"balanced, n_labeled/n_classes images per class; use {lo} or {lo + n_classes}.")
-    if n_labeled > len(y):
-        raise ValueError(f"n_labeled={n_labeled} is larger than the training set ({len(y)} images): use at most "
-                         f"{len(y) // n_classes * n_classes}.")
-    per_class, counts = n_labeled // n_classes, np.bincount(y, minlength=n_classes)
+    n_lab = int((y >= 0).sum())
+    if n_labeled > n_lab:
+        what = f"the training set ({len(y)} images)" if n_lab == len(y) else f"the {n_lab} labeled training images"
+        raise ValueError(f"n_labeled={n_labeled} is larger than {what}: use at most "
+                         f"{n_lab // n_classes * n_classes}, or n_labeled=None for every labeled image.")
+    per_class, counts = n_labeled // n_classes, np.bincount(y[y >= 0], minlength=n_classes)
     if counts.min() < per_class:
         c = int(counts.argmin())
         raise ValueError(f"class {c} has only {counts[c]} training images but n_labeled={n_labeled} asks for "
@@ -557,11 +633,11 @@ class PlainDL(DataLoader):
         self._show(items, [it[1] if len(it) > 1 else None for it in items], ctxs, figsize, **kwargs)
 
     def show_results(self, b, out, max_n:int=9, ctxs=None, show:bool=True, figsize=None, **kwargs):
-        "Show `max_n` images of `b` titled 'prediction/label' with the predicted classes `out`."
+        "Show `max_n` images of `b` titled 'label/prediction' (fastai's order: actual, then predicted; green when they agree)."
         if isinstance(out, (tuple, list)): out = out[0]  # (`Interpretation.show_results` passes a tuple)
         items = self.decode_batch((b[0], out, *b[1:]), max_n)
         if not show: return items
-        axs = self._show(items, ['/'.join(it[1:]) for it in items], ctxs, figsize, **kwargs)
+        axs = self._show(items, ['/'.join(it[:0:-1]) for it in items], ctxs, figsize, **kwargs)
         for it, ax in zip(items, axs): ax.title.set_color('green' if len(it) < 3 or it[1] == it[2] else 'red')
 
     @property
@@ -697,21 +773,25 @@ class DRMMDataLoaders(DataLoaders):
     supervised_only = property(lambda self: self.train.supervised_only, doc="whether training sees labeled images only")
 
     def test_dl(self, test_items, labels=None, bs:int|None=None, with_labels:bool=False, **kwargs)->PlainDL:
-        "A `PlainDL` of new images (a list of images, an array as `from_arrays` takes, or an `ImageTensors`), normalised like training."
+        "A `PlainDL` of new images (paths, PIL images, arrays, a batch as `from_arrays` takes, or an `ImageTensors`), normalised like training."
         if isinstance(test_items, ImageTensors):  # e.g. `dl.items.iloc[idxs]`, as fastai's `Interpretation` passes them
             if with_labels and labels is None and test_items.y is not None: labels = test_items.y.cpu()
             test_items = test_items.x.cpu()
-        x = np.stack([_as_numpy(o) for o in test_items]) if isinstance(test_items, (list, tuple)) else _as_numpy(test_items)
+        if isinstance(test_items, (str, Path)) or _is_pil(test_items): test_items = [test_items]
+        if isinstance(test_items, (list, tuple, L)):
+            x = np.stack([image_array(o, *self.img_shape) for o in test_items])
+        else: x = _as_numpy(test_items)
         _check_images(x, 'test_items')
         x = _to_uint8(x)
         if x.shape[1:] != self.img_shape:
-            raise ValueError(f"test_items are {x.shape[1:]} images but the model was trained on {self.img_shape}.")
+            raise ValueError(f"test_items are {x.shape[1:]} images but the model was trained on {self.img_shape}: pass "
+                             f"file paths or PIL images (converted and resized to it), or arrays of that shape.")
         y = None if labels is None else _as_numpy(labels).astype(np.int64)
         return PlainDL(ImageTensors(x, y, self.classes), bs=bs or self.valid.bs, mean=self.train.mean,
                        std=self.train.std, device=self.device)
 
-def drmm_dataloaders(arrays:ImageArrays, # the data set, e.g. from `load_dataset`
-                     n_labeled:int, # $N_L$, a multiple of the number of classes
+def drmm_dataloaders(arrays:ImageArrays, # the data set: from `load_dataset`, `from_arrays`, `load_folder` or `from_datasets`
+                     n_labeled:int|None, # $N_L$, a multiple of the number of classes; None: every labeled image
                      bs:int=100, # training batch size: bs/2 labeled + bs/2 unlabeled images
                      seed:int=0, # seeds the labeled subset and the batch order
                      device=None, # default: fastai's `default_device()`
@@ -719,6 +799,11 @@ def drmm_dataloaders(arrays:ImageArrays, # the data set, e.g. from `load_dataset
                      valid_bs:int|None=None, # test batch size; default `bs`
                     )->DRMMDataLoaders:
     "fastai `DataLoaders` for semi-supervised training (Appendix A): paired training batches, the ordered test set."
+    if not isinstance(arrays, ImageArrays):
+        hint = (" For a torchvision data set: drmm_dataloaders(from_datasets(train_ds, test_ds), ...) (drmm_nb.folders); "
+                "for a folder of images: load_folder(path)." if isinstance(arrays, torch.utils.data.Dataset) else "")
+        raise TypeError(f"drmm_dataloaders takes an ImageArrays (from load_dataset, from_arrays, load_folder or "
+                        f"from_datasets), not {type(arrays).__name__}.{hint}")
     check_arrays(*arrays)
     x_train, y_train, x_test, y_test, classes = arrays
     device = default_device() if device is None else torch.device(device)

@@ -17,10 +17,10 @@ from .learner import pick_arch
 __all__ = ['VARIANTS', 'NEGATABLE', 'DIGITS_EPOCHS', 'FASHION_EPOCHS', 'FASHION_RENDER_EPOCHS', 'MNIST_EPOCHS',
            'GPU_MNIST_EPOCHS', 'TABLE1_VARIANTS', 'MNIST_OPTS', 'PAPER_TABLE1', 'PAPER_TABLE2', 'RENDER_VARIANTS',
            'PAPER_SETS', 'ONE_PASS', 'APART', 'MNIST_APART', 'GRIDS', 'CURVE_TERMS', 'DIAG_TERMS', 'VERIFY_FIELDS',
-           'VERIFY_MODES', 'to_argv', 'make_grid', 'mnist_grid', 'paper_grid', 'alpha_grid', 'get_grid', 'run_grid',
-           'collect', 'baseline_of', 'summarise', 'table_md', 'write_table', 'plot_curves', 'diag_summary', 'diag_md',
-           'plot_diagnostics', 'build_parser', 'save_curves', 'main', 'write_tiny_datasets', 'compare', 'compare_md',
-           'table1_md', 'side_by_side_md', 'rerun', 'verify', 'verify_report']
+           'VERIFY_MODES', 'to_argv', 'make_grid', 'mnist_grid', 'paper_grid', 'alpha_grid', 'get_grid', 'grid_names',
+           'run_grid', 'collect', 'baseline_of', 'summarise', 'table_md', 'write_table', 'plot_curves', 'diag_summary',
+           'diag_md', 'plot_diagnostics', 'build_parser', 'save_curves', 'main', 'write_tiny_datasets', 'compare',
+           'compare_md', 'table1_md', 'side_by_side_md', 'rerun', 'verify', 'verify_report']
 
 # %% ../nbs/08_experiments.ipynb #0c116010
 VARIANTS = {  # name: (options that differ from the defaults, description)
@@ -67,6 +67,7 @@ def to_argv(opts:dict)->list:
         if v is True: argv.append(flag)
         elif v is False and k in NEGATABLE: argv.append('--no-' + k.replace('_', '-'))
         elif v is False or v is None: continue
+        elif isinstance(v, (list, tuple)): argv += [flag, *map(str, v)]  # e.g. --size H W
         else: argv += [flag, str(v)]
     return argv
 
@@ -175,7 +176,12 @@ def get_grid(name:str)->list:
     if name in GRIDS: return GRIDS[name]()
     p = Path('experiments')/f'{name}.json'
     if p.exists(): return json.loads(p.read_text())
-    raise ValueError(f"Unknown grid {name!r}: use one of {list(GRIDS)} or write experiments/{name}.json.")
+    raise ValueError(f"Unknown grid {name!r}: use one of {grid_names()} (drmm-experiments list shows them), or write "
+                     f"experiments/{name}.json.")
+
+def grid_names()->list:
+    "The grids there are: those of `GRIDS`, then the JSON grids in ./experiments/."
+    return list(GRIDS) + sorted(p.stem for p in Path('experiments').glob('*.json') if p.stem not in GRIDS)
 
 # %% ../nbs/08_experiments.ipynb #8b845752
 def _finished(path:Path, opts:dict)->bool:
@@ -255,13 +261,17 @@ def baseline_of(v:str)->str:
     if v.startswith('paper_'): return 'supervised'  # (in the mnist grid: the supervised run of `MNIST_OPTS`)
     return 'supervised'
 
+def _natural(name:str)->list:
+    "A sort key that puts numbers in names in numeric order ('a2' before 'a10', 'a0.2' before 'a2')."
+    return [float(t) if k % 2 else t for k, t in enumerate(re.split(r'(\d+(?:\.\d+)?)', name))]
+
 def summarise(recs:list)->list:
     "Rows (dataset, n_labeled, variant, n, mean/std test error %, epochs, wall time, threads, paired difference vs supervised)."
     groups = {}
     for r in recs: groups.setdefault((r['config']['dataset'], r['config']['n_labeled'], _variant(r)), []).append(r)
     order = {v: i for i, v in enumerate(VARIANTS)}
     rows = []
-    for (ds, nl, v), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], order.get(kv[0][2], 99))):
+    for (ds, nl, v), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], order.get(kv[0][2], 99), _natural(kv[0][2]))):
         err = {r['config']['seed']: 100 * r['final']['test_error'] for r in rs}
         e = np.array(list(err.values()))
         row = dict(dataset=ds, n_labeled=nl, variant=v, n=len(rs), mean=float(e.mean()),
@@ -407,25 +417,32 @@ def build_parser()->argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='drmm-experiments', description='Named grids of drmm-train runs, tables and curves.')
     sub = p.add_subparsers(dest='cmd', required=True)
     r = sub.add_parser('run', help='run the unfinished runs of a grid, then write its table')
-    r.add_argument('name'); r.add_argument('--results', default='results'); r.add_argument('--runs', default='runs')
+    R = dict(default='results', help='folder of the committed results: RESULTS/NAME/<run>/metrics.json (default: results)')
+    r.add_argument('name', help='grid name (drmm-experiments list shows them)'); r.add_argument('--results', **R)
+    r.add_argument('--runs', default='runs', help='folder for the runs\' checkpoints, models and pictures (default: runs; git-ignored)')
     r.add_argument('--set', action='append', default=[], metavar='KEY=VALUE',
                    help='replace an option in every run (e.g. epochs=1); needs --results other than results/')
     r.add_argument('--only', default=None, help='glob pattern of run names')
     r.add_argument('--threads', type=int, default=1, help='torch CPU threads per run (0: torch default)')
-    r.add_argument('--device', default='cpu'); r.add_argument('--data-dir', default=None)
+    r.add_argument('--device', default='cpu', help='device of every run (default: cpu)')
+    r.add_argument('--data-dir', default=None, help='folder of the data set files (default: each data set\'s usual place)')
     r.add_argument('--time-budget', type=float, default=None, help='start no new run after this many seconds')
     r.add_argument('--quiet', action='store_true', help="hide each run's per-epoch lines")
     r.add_argument('--portable', action='store_true',
                    help='train in the portable mode: ATen AVX2, MKL COMPATIBLE, no oneDNN/NNPACK (the same numbers on every CPU type)')
     v = sub.add_parser('verify', help='re-run committed runs of a grid and compare them with their results files')
-    v.add_argument('name'); v.add_argument('--results', default='results')
+    v.add_argument('name', help='grid name'); v.add_argument('--results', **R)
     v.add_argument('--sample', type=int, default=None, help='re-run this many runs (a fixed choice; default: all)')
-    v.add_argument('--runs', default=None, help='glob pattern of run names'); v.add_argument('--data-dir', default=None)
+    v.add_argument('--runs', default=None, help='glob pattern of run names')
+    v.add_argument('--data-dir', default=None, help='folder of the data set files (default: as each record says)')
     v.add_argument('--mode', choices=('auto', 'exact', 'tolerance'), default='auto',
                    help="'auto': to the bit where the record's machine facts match this machine's, else within the cross-machine tolerance")
     v.add_argument('--once', action='store_true', help='in tolerance mode, skip training the first run a second time (the determinism check)')
-    for c in ('table', 'curves', 'list'):
-        s = sub.add_parser(c); s.add_argument('name'); s.add_argument('--results', default='results')
+    for c, h in (('table', 'write and print the table of a grid\'s committed results (RESULTS/NAME/table.md, table.json)'),
+                 ('curves', 'draw the training curves and diagnostics of a grid\'s results (RESULTS/NAME/*.png)')):
+        s = sub.add_parser(c, help=h); s.add_argument('name', help='grid name'); s.add_argument('--results', **R)
+    s = sub.add_parser('list', help='without a name: the grids there are; with one: its runs as drmm-train commands')
+    s.add_argument('name', nargs='?', default=None, help='grid name'); s.add_argument('--results', **R)
     return p
 
 def _value(s:str):
@@ -466,6 +483,11 @@ def main(argv:list|None=None):
             print(text)
             if not ok: sys.exit(1)
         elif a.cmd == 'curves': print('\n'.join(map(str, save_curves(a.name, a.results))))
+        elif a.name is None:
+            for n in grid_names():
+                runs = get_grid(n)
+                done = sum((Path(a.results)/n/r['name']/'metrics.json').exists() for r in runs)
+                print(f"{n}: {len(runs)} runs, {done} with results in {a.results}/{n}")
         else:
             for r in get_grid(a.name): print(f"{r['name']}: drmm-train {' '.join(to_argv(r['opts']))}")
     except (ValueError, FileNotFoundError, FileExistsError) as e:

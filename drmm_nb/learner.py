@@ -145,6 +145,7 @@ class DRMMCallback(Callback):
         m = unwrap_model(self.learn.model); m.split, m.split_stats = n, self.bn_stats
 
     def after_pred(self):
+        "Compute this batch's objective from the logits and latents of the forward pass; fastai then sees the logits as the prediction."
         unwrap_model(self.learn.model).split = None  # only this batch's forward pass
         logits, latents = self.pred
         self.losses = self.objective_of(logits, latents, self.xb[0], self.yb[0])
@@ -235,6 +236,19 @@ class RenderDiagnostics(Callback):
         vals = dict(std_ratio=s.get('std_ratio'), g_rc=rel.get('rc'), g_kl=rel.get('kl'), g_nn=rel.get('nn'),
                     neg_z=float(np.mean(s['neg_z'])) if 'neg_z' in s else None)
         for k, c in self.cols.items(): c.val = float('nan') if vals.get(k) is None else vals[k]
+
+# %% ../nbs/05_learner.ipynb #8acaf380
+LossTerm.train_only = DiagValue.train_only = True  # columns measured while training: a lone `validate` has no value for them
+_fastai_validate = getattr(Learner.validate, 'fastai_validate', Learner.validate)  # (importing twice wraps once)
+
+@patch
+def validate(self:Learner, ds_idx=1, dl=None, cbs=None):
+    "fastai's `validate`: `[loss, *metrics]` on `dls[ds_idx]` (or `dl`), without the training-only columns (`train_only`) of `DRMMCallback` and `RenderDiagnostics`."
+    res = _fastai_validate(self, ds_idx=ds_idx, dl=dl, cbs=cbs)
+    mets = list(self.metrics)
+    if res is None or len(res) != 1 + len(mets): return res
+    return L([res[0]] + [v for v, m in zip(res[1:], mets) if not getattr(m, 'train_only', False)])
+Learner.validate.fastai_validate = _fastai_validate
 
 # %% ../nbs/05_learner.ipynb #ca77c4ae
 class TrainingDiverged(RuntimeError):

@@ -61,7 +61,7 @@ def loss_kl(logits:Tensor, # (batch, n_classes)
 
 # %% ../nbs/03_losses.ipynb #02e1ff5a
 class NegPartSq(torch.autograd.Function):
-    "`_per_image(min(z, 0)**2, reduction)`, with a backward pass that keeps `z`'s memory format."
+    "The per-image reduction of min(z, 0)**2 (as the reconstruction's), with a backward pass that keeps `z`'s memory format."
     # Autograd's backward of the mean makes a contiguous gradient; meeting a channels-last `z` in the two passes that
     # follow (the square's and the clamp's backward) costs ~30x a same-format pass on the CPU. This backward does one
     # pass, in `z`'s format, with the same arithmetic: (g / n) * (2 * min(z, 0)).
@@ -79,9 +79,9 @@ class NegPartSq(torch.autograd.Function):
         return s * (2 * m), None
 
 def neg_part_sq(z:Tensor, # a template $z^{(\ell)}$, (batch, ...)
-                reduction:str='mean', # 'mean', 'sum' or 'none', as in `_per_image`
+                reduction:str='mean', # 'mean', 'sum' or 'none', as for the reconstruction
                )->Tensor:
-    "Squared negative part of `z`, $\\lVert\\max\\{0, -z\\}\\rVert^2$, reduced as `_per_image` does (one level of $\\mathcal L_{NN}$)."
+    "Squared negative part of `z`, $\\lVert\\max\\{0, -z\\}\\rVert^2$, reduced per image as the reconstruction is (one level of $\\mathcal L_{NN}$)."
     return NegPartSq.apply(z, reduction)  # (`_per_image` checks `reduction`)
 
 def loss_nn(templates:list, # intermediate rendered templates $z^{(1)}, \dots, z^{(L)}$, each (batch, ...)

@@ -160,10 +160,11 @@ def test_progress_lines_and_help(tmp_path):
     "Not on a terminal, a plain progress line every --progress-every seconds; --help says each default once."
     r = run(['--dataset', 'digits', '--device', 'cpu', '--epochs', '1', '--progress-every', '0.01', '--out', str(tmp_path/'run')])
     assert r.returncode == 0, r.stderr
-    lines = [l for l in r.stdout.splitlines() if l.startswith('epoch 1/1  batch ')]
+    lines = [l for l in r.stdout.splitlines() if l.startswith('epoch 0 (of 0..0)  batch ')]  # numbered as the table's rows
     assert len(lines) >= 3 and 'loss ' in lines[0] and 'epoch ends in ~' in lines[0], r.stdout
-    done = [int(l.split()[3].split('/')[0]) for l in lines]
-    assert done == sorted(done) and all(l.split()[3].endswith('/26') for l in lines)
+    assert all(l.endswith(' s') for l in lines), lines  # a short epoch's end in seconds, not '~0.0 min'
+    done = [int(l.split()[5].split('/')[0]) for l in lines]
+    assert done == sorted(done) and all(l.split()[5].endswith('/26') for l in lines)
     h = run(['--help']).stdout
     assert all(b.count('default') <= 1 for b in h.split('\n  --')), h
     assert '(default: None)' not in h and '(default: False)' not in h
@@ -204,3 +205,69 @@ def test_ctrl_c_says_how_to_resume(tmp_path):
     assert p.returncode == 130, err
     assert 'drmm-train: interrupted' in err and '--resume' in err and 'Traceback' not in err, err
     assert json.loads((out/'metrics.json').read_text())['status'] == 'running'
+
+
+def test_own_folder_trains_beats_supervised_and_predicts(tmp_path):
+    "Your own images: drmm-train --dataset folder --data-dir DIR; the model it saves predicts on a PNG path."
+    from drmm_nb.data import load_digits
+    from drmm_nb.folders import write_folder
+    d = write_folder(load_digits(), tmp_path/'digits', n_labeled_per_class=5)  # 50 labeled, 1,297 unlabeled PNGs
+    common = ['--dataset', 'folder', '--data-dir', str(d), '--device', 'cpu', '--epochs', '10']
+    r = run(common + ['--out', str(tmp_path/'drmm'), '--resume'])
+    assert r.returncode == 0, r.stderr
+    assert 'holds no checkpoint yet, so the run starts from the beginning' in r.stdout, r.stdout
+    s = run(common + ['--supervised-only', '--out', str(tmp_path/'sup')])
+    assert s.returncode == 0, s.stderr
+    m, ms = (json.loads((tmp_path/n/'metrics.json').read_text()) for n in ('drmm', 'sup'))
+    assert m['config']['dataset'] == 'folder' and m['config']['n_labeled'] is None and m['labeled']['n_labeled'] == 50
+    assert m['final']['test_error'] < ms['final']['test_error'], (m['final'], ms['final'])
+    from fastai.learner import load_learner
+    learn = load_learner(tmp_path/'drmm'/'model.pkl')
+    one = sorted((d/'test'/'7').glob('*.png'))[0]
+    label, idx, probs = learn.predict(one)
+    assert label in learn.dls.vocab and label == learn.dls.vocab[int(idx)] and abs(float(probs.sum()) - 1) < 1e-5
+
+
+def test_refused_runs_leave_no_folder(tmp_path):
+    "Bad input: exit 2, one line naming the problem, and no empty --out folder left behind."
+    cases = [(['--dataset', 'digits', '--epochs', '-1'], '--epochs must be at least 1'),
+             (['--dataset', 'folder'], '--dataset folder needs --data-dir'),
+             (['--dataset', 'folder', '--data-dir', str(tmp_path/'nowhere')], 'is not a folder'),
+             (['--dataset', 'folder', '--data-dir', str(tmp_path)], 'has no train/ folder'),
+             (['--dataset', 'digits', '--size', '8'], '--size and --valid-pct apply to --dataset folder')]
+    for i, (args, msg) in enumerate(cases):
+        out = tmp_path/f'out{i}'
+        r = run(args + ['--device', 'cpu', '--out', str(out)])
+        assert r.returncode == 2 and msg in r.stderr and 'Traceback' not in r.stderr, (args, r.stderr)
+        assert not out.exists(), args
+    r = run(['--dataset', 'digits', '--out', ''])
+    assert r.returncode == 2 and '--out is empty' in r.stderr, r.stderr
+
+
+def test_overwrite_that_cannot_delete_says_so(tmp_path, monkeypatch):
+    from drmm_nb import cli
+    out = tmp_path/'run'
+    cli.train(['--dataset', 'digits', '--device', 'cpu', '--epochs', '1', '--out', str(out)])
+    real = Path.unlink
+    def unlink(self, *a, **k):
+        if self.name == 'metrics.json': raise PermissionError(13, 'Permission denied')
+        return real(self, *a, **k)
+    monkeypatch.setattr(Path, 'unlink', unlink)
+    with pytest.raises(ValueError, match=r"--overwrite cannot replace .*metrics.json \(Permission denied\)"):
+        cli.train(['--dataset', 'digits', '--device', 'cpu', '--epochs', '1', '--out', str(out), '--overwrite'])
+
+
+def test_ctrl_c_before_the_first_checkpoint_says_nothing_to_resume(tmp_path):
+    shared = Path(__file__).resolve().parents[2]/'shared'/'data'/'mnist'
+    out = tmp_path/'run'
+    p = subprocess.Popen([str(EXE), '--dataset', 'mnist', '--data-dir', str(shared), '--device', 'cpu', '--epochs', '1',
+                          '--checkpoint-every', '0', '--resume', '--out', str(out)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    line = p.stdout.readline()  # said once the data is loaded, before training starts
+    assert 'holds no checkpoint yet' in line, (line, p.stderr.read() if p.poll() is not None else '')
+    time.sleep(2)  # inside MNIST's first epoch (minutes long): no checkpoint yet
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err
+    assert 'interrupted before the first checkpoint: there is nothing to resume' in err and '--resume' not in err, err
+    assert 'Traceback' not in err and not out.exists(), err

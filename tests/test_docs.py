@@ -20,8 +20,10 @@ import build_docs  # noqa: E402
 
 def run_build(nbs:Path, out:Path):
     r = subprocess.run([sys.executable, str(BUILD), '--nbs', str(nbs), '--out', str(out), '--engine', 'static'],
-                       capture_output=True, text=True, timeout=300)
+                       capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, f"build_docs failed:\n{r.stdout}\n{r.stderr[-4000:]}"
+    warned = re.findall(r'UserWarning: Found cells containing imports and other code.*?\n---\n(.*?)\n---', r.stderr, re.S)
+    assert not warned, f"nbdev warns about cells that mix imports and code (split them): {warned}"
     return r.stdout
 
 def page_name(nb:Path):
@@ -98,6 +100,18 @@ def check_site(nbs:Path, out:Path):
             if re.search(r'<span class="c1[^"]*">[^<]*\$[^<$]+\$', b):
                 assert b.startswith('<pre class="tex2jax_process">'), f"{name}: MathJax would leave the LaTeX in {b[:200]} raw"
         if 'tex2jax_process' in page: assert 'processClass: "tex2jax_process"' in page
+        # links to a place in a page of the site land on an id there (nbdev's doc links, `{#id}` headings)
+        for f, anchor in re.findall(r'href="([\w.-]*\.html)?#([^"]+)"', page):
+            if f and f not in expected: continue
+            target = page if not f or f == name else (out/f).read_text(encoding='utf-8')
+            assert f'id="{anchor}"' in target, f"{name}: the link {f}#{anchor} leads to no id on {f or name}"
+        # no install paths of the machine that built it (libraries' warnings), no stray reprs, each API section once
+        assert 'site-packages' not in page, f"{name} shows a library's path (a warning's stderr?)"
+        assert 'torch._C.Generator' not in page, f"{name} shows the repr of torch.manual_seed's return value"
+        sd = re.findall(r'<h[2-6][^>]*>(.*?)</h[2-6]>', ''.join(re.findall(
+            r'class="[^"]*celltag_showdoc[^"]*".*?</div>\s*</div>\s*</div>\s*</div>', page, re.S)), re.S)
+        sd = [re.sub(r'<[^>]+>|¶', '', h).strip() for h in sd]
+        assert len(sd) == len(set(sd)), f"{name} documents {sorted({h for h in sd if sd.count(h) > 1})} twice"
         # no error output or traceback anywhere
         for bad in ('Traceback (most recent call last)', 'output_error'):
             assert bad not in page, f"{name} contains an error output ({bad!r})"
@@ -255,3 +269,39 @@ def test_readme_links_resolve_from_the_repository_root():
     assert any(l.startswith('nbs/') for l in links), links
     missing = [l for l in links if l and not (ROOT/l).exists()]
     assert not missing, f"README links that do not resolve from the repository root: {missing}"
+
+
+def test_explicit_heading_ids_stderr_noise_and_folded_tests():
+    "`## Title {#id}` keeps its id (as pandoc does); libraries' warnings and C++ log lines leave stderr; wide test cells fold."
+    body = build_docs.pandoc_ids('<h2 id="Re-drawn-{#apart}">Re-drawn {#apart}<a class="anchor-link" href="#Re-drawn-{#apart}">¶</a></h2>'
+                                 '<h2 id="x">One two</h2><h2 id="y">One two</h2>')
+    assert '<h2 id="apart">Re-drawn<a class="anchor-link" href="#apart">' in body and '{#' not in body
+    assert 'id="one-two"' in body and 'id="one-two-1"' in body
+    warn = nbformat.from_dict(dict(output_type='stream', name='stderr', text=(
+        '/home/u/.venv/lib/python3.11/site-packages/fastai/learner.py:456: UserWarning: insecure pickle\n  warn("x")\n'
+        'W1203 16:01:25.765000 20077 torch/utils/cpp_extension.py:183] No CUDA runtime\nthe cell\'s own message\n')))
+    assert build_docs.quiet_stderr(warn).text == "the cell's own message\n"
+    only = nbformat.from_dict(dict(output_type='stream', name='stderr', text='/x/site-packages/a.py:1: FutureWarning: y\n  z\n'))
+    assert build_docs.quiet_stderr(only) is None
+    out = nbformat.from_dict(dict(output_type='stream', name='stdout', text='/x/site-packages/a.py:1: FutureWarning: kept\n'))
+    assert build_docs.quiet_stderr(out) is out
+    assert build_docs.long_test_cell("test_eq(a, b)\ntest_fail(lambda: f(), contains='" + 'x' * 120 + "')")
+    assert not build_docs.long_test_cell("test_eq(a, b)")
+    assert not build_docs.long_test_cell("y = f(" + 'x' * 120 + ")\nz = 2")
+
+
+def test_readme_python_blocks_stand_alone():
+    "Every ```python block of the README runs on its own: each name it uses is imported or defined in the block itself."
+    import builtins
+    blocks = re.findall(r'```python\n(.*?)```', (ROOT/'README.md').read_text(), re.S)
+    assert len(blocks) >= 3, len(blocks)
+    for b in blocks:
+        tree = ast.parse(b)
+        defined = set(dir(builtins))
+        for n in ast.walk(tree):
+            if isinstance(n, (ast.Import, ast.ImportFrom)): defined |= {(a.asname or a.name).split('.')[0] for a in n.names}
+            elif isinstance(n, (ast.FunctionDef, ast.ClassDef)): defined.add(n.name)
+            elif isinstance(n, ast.arg): defined.add(n.arg)
+            elif isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store): defined.add(n.id)
+        used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        assert used <= defined, f"names {sorted(used - defined)} come from another block:\n{b}"

@@ -1,6 +1,6 @@
 """`drmm-experiments` as a user runs it (a real process on a tiny grid), the table generator on fixture files, and the
 benchmark script's smoke run."""
-import json, subprocess, sys
+import json, re, subprocess, sys
 from pathlib import Path
 import pytest
 
@@ -37,6 +37,24 @@ def test_table_from_fixture_files(tmp_path):
     r = run(['curves', 'fx', '--results', str(tmp_path/'results')])
     assert r.returncode == 0, r.stderr
     assert 5_000 < (g/'curves-digits-nl50.png').stat().st_size < 100_000   # drawn, and small
+
+
+def test_list_without_a_name_and_help(tmp_path):
+    "`drmm-experiments list` names every grid (the package's and experiments/*.json) with its runs and results."
+    r = run(['list'])
+    assert r.returncode == 0, r.stderr
+    lines = dict(l.split(': ', 1) for l in r.stdout.splitlines() if ': ' in l)
+    assert lines['digits'] == '70 runs, 70 with results in results/digits', lines.get('digits')
+    assert 'digits_apart' in lines and 'fashion_sweep' in lines  # the JSON and script grids of experiments/
+    r = run(['list', 'digits_portable'])
+    assert r.returncode == 0 and r.stdout.count('drmm-train --dataset digits') == 8, r.stdout
+    top = run(['--help']).stdout
+    for cmd in ('run', 'verify', 'table', 'curves', 'list'):
+        assert re.search(rf'^\s+{cmd}\s+\S', top, re.M), (cmd, top)  # each subcommand with its help line
+        h = run([cmd, '--help']).stdout
+        assert 'grid name' in h and 'folder of the committed results' in h, (cmd, h)
+    r = run(['list', 'nope'])
+    assert r.returncode == 2 and "drmm-experiments list shows them" in r.stderr, r.stderr
 
 
 def test_run_tiny_grid_then_skip(tmp_path):

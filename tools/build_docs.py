@@ -142,6 +142,7 @@ def prepare(nb):
         if ds.get('output') == 'false': cell.outputs = []
         if not code.strip() and not cell.get('outputs'): continue
         cell.source = code
+        if cell.cell_type == 'code': cell.outputs = [o for o in map(quiet_stderr, cell.get('outputs', [])) if o is not None]
         for o in cell.get('outputs', []):
             if 'text/markdown' in o.get('data', {}):
                 m = o.data['text/markdown']
@@ -153,6 +154,8 @@ def prepare(nb):
         elif ds.get('code-fold', 'false') != 'false':
             cell.metadata['code_fold'] = ds['code-fold']
             cell.metadata['code_summary'] = ds.get('code-summary', 'Code')
+        elif cell.cell_type == 'code' and long_test_cell(code):  # folded, as fastai's pages hide most of their tests
+            cell.metadata['code_fold'], cell.metadata['code_summary'] = 'true', 'Tests'
         cell.metadata['tags'] = tags
         cells.append(cell)
     for cell in cells:  # drop what nbdev's processing leaves that nbformat's schema rejects
@@ -161,6 +164,28 @@ def prepare(nb):
     nb.cells = cells
     nb.metadata.pop('widgets', None)  # empty widget state nbdev's processing adds
     return nb
+
+_LIB_WARNING = re.compile(r'^\S*(site-packages|dist-packages)/\S+\.py:\d+: \w*Warning: ')  # a library's warning (and its path)
+_LOG_LINE = re.compile(r'^[WIE]\d{4} \d\d:\d\d:\d\d')  # torch's C++ log lines (W1203 16:01:25 ...)
+
+def long_test_cell(code:str, width:int=110)->bool:
+    "Whether a cell is mostly checks (`test_*`, `assert`) with a line too wide for the page."
+    lines = [l for l in code.splitlines() if l.strip() and not l.lstrip().startswith('#')]
+    checks = sum(bool(re.match(r'\s*(test_\w+\(|assert\b)', l)) for l in lines)
+    return bool(lines) and checks >= len(lines) / 2 and max(map(len, lines)) > width
+
+def quiet_stderr(o):
+    "A stderr stream without libraries' warnings (which name the builder's own install paths) and C++ log lines; None if nothing is left."
+    if o.get('output_type') != 'stream' or o.get('name') != 'stderr': return o
+    text = ''.join(o.text) if isinstance(o.text, list) else o.text
+    keep, skip = [], False
+    for line in text.splitlines(keepends=True):
+        if _LIB_WARNING.match(line) or _LOG_LINE.match(line): skip = True; continue
+        if skip and line.startswith((' ', '\t')): continue  # the warning's source line
+        skip = False; keep.append(line)
+    if not ''.join(keep).strip(): return None
+    o.text = ''.join(keep)
+    return o
 
 # nbconvert's `basic` template (cells only, no page around them), with nbdev's folded `#| exports` source
 TEMPLATE = """{%- extends 'basic/index.html.j2' -%}
@@ -196,10 +221,16 @@ def pandoc_ids(body:str):
     seen = {}
     def sub(m):
         tag, old, inner = m.group(1), m.group(2), m.group(3)
-        new = pandoc_id(html.unescape(re.sub(r'<[^>]+>', '', inner)))
-        n = seen.get(new, 0); seen[new] = n + 1
-        if n: new = f'{new}-{n}'
-        return f'<{tag} id="{new}"' + m.group(0)[len(f'<{tag} id="{old}"'):].replace(f'href="#{old}"', f'href="#{new}"')
+        explicit = re.search(r'\s*\{#([\w.:-]+)\}', inner)  # pandoc's `## Title {#id}`: the id given, the braces not shown
+        if explicit:
+            new = explicit.group(1)
+            a, b = m.start(3) - m.start(0), m.end(3) - m.start(0)
+            whole = m.group(0)[:a] + inner.replace(explicit.group(0), '', 1) + m.group(0)[b:]
+        else:
+            new, whole = pandoc_id(html.unescape(re.sub(r'<[^>]+>', '', inner))), m.group(0)
+            n = seen.get(new, 0); seen[new] = n + 1
+            if n: new = f'{new}-{n}'
+        return f'<{tag} id="{new}"' + whole[len(f'<{tag} id="{old}"'):].replace(f'href="#{old}"', f'href="#{new}"')
     return re.sub(r'<(h[1-6]) id="([^"]+)"[^>]*>(.*?)</\1>', sub, body, flags=re.S)
 
 # ---------------------------------------------------------------- step 3: the page around it
