@@ -6,145 +6,21 @@ Docs: https://drmm-nb.github.io/drmm_nb/cli.html.md"""
 
 # %% ../nbs/06_cli.ipynb #99a0aa78
 from __future__ import annotations
-import argparse, json, math, os, platform, random, sys, time, warnings
+import json, math, os, platform, random, sys, time, warnings
 from pathlib import Path
 warnings.filterwarnings('ignore', message=r'.*torch\.jit\.script.*', category=FutureWarning)  # raised by an import in fastai's stack
 import numpy as np
 import torch
 from fastai.basics import *
-from .layers import ARCHS, UNPOOL_MODES, INIT_MODES, NN_LEVELS, BN_STATS
-from .losses import ALPHAS, KL_KINDS, RENDER_MODES, UNSUP_MODES
-from .data import load_dataset, drmm_dataloaders, DATASETS
-from .learner import drmm_learner, show_reconstructions, pick_arch, RC_TARGETS, PRESETS, preset_options, TrainingDiverged, unwrap_model, BN_HALVES
+from .data import load_dataset, drmm_dataloaders
+from .options import RunConfig, build_parser, config_from_args, resolve, flat_config
+from .learner import drmm_learner, show_reconstructions, TrainingDiverged, unwrap_model
 from .distributed import DistRun, world_info, replicas_identical
-from .machine import machine_facts, portable_mode, fast_options
+from .machine import machine_facts, portable_mode
 
 # %% auto #0
-__all__ = ['DEFAULT_N_LABELED', 'LEGACY_CONFIG', 'RUN_KEYS', 'build_parser', 'legacy_filled', 'resolve_config', 'atomic_save',
-           'versions', 'RunLogger', 'MidEpochCheckpoint', 'ResumeMidEpoch', 'ProgressLines', 'check_out_dir',
-           'plain_progress', 'check_writable', 'pick_device', 'set_seed', 'train', 'main', 'compare_runs']
-
-# %% ../nbs/06_cli.ipynb #4a107df5
-DEFAULT_N_LABELED = {'digits': 50, 'fashion_mnist': 100, 'mnist': 100, 'svhn': 1000, 'cifar10': 4000,
-                     'synthetic': 4000, 'synthetic_small': 1000,  # synthetic: Table 5's smaller N_L (and a fifth of it)
-                     'folder': None}  # your own images: every labeled one
-
-class _Help(argparse.ArgumentDefaultsHelpFormatter):
-    "`--help` adds '(default: X)' only where the text does not say the default already, and not for None or a flag."
-    def _get_help_string(self, action):
-        h = action.help or ''
-        if 'default' in h or action.required or action.default in (None, False, argparse.SUPPRESS): return h
-        return super()._get_help_string(action)
-
-def build_parser()->argparse.ArgumentParser:
-    "The `drmm-train` argument parser."
-    p = argparse.ArgumentParser(prog='drmm-train', description='Semi-supervised training of a DRMM (Nguyen et al. 2016).',
-                                formatter_class=_Help)
-    a = p.add_argument
-    a('--dataset', choices=DATASETS, default='digits',
-      help="a built-in data set, or 'folder': your own images in --data-dir (train/<class>/*, unlabeled/*, test/<class>/*)")
-    a('--data-dir', default=None, help='directory with the data files (default: the data set\'s usual place; --dataset folder: required)')
-    a('--size', type=int, nargs='+', default=None, metavar='N', help='--dataset folder: resize every image to N x N (or H W)')
-    a('--valid-pct', type=float, default=None,
-      help='--dataset folder without a test/ folder: hold out this fraction of each class\'s labeled images for testing')
-    a('--download', action='store_true', help='let torchvision download a missing data set (needs network)')
-    a('--accept-modified-data', action='store_true',
-      help='MNIST, Fashion-MNIST: train on full-size files that differ from the published ones (your own modified copy)')
-    a('--n-labeled', type=int, default=None,
-      help='labeled images N_L, balanced over classes (default per data set; --dataset folder: every labeled image)')
-    a('--arch', choices=list(ARCHS), default=None, help='architecture (default: by image size)')
-    a('--epochs', type=int, default=10, help='epochs (one epoch = one pass over the unlabeled set)')
-    a('--schedule', choices=('one_cycle', 'paper'), default='one_cycle',
-      help="fastai's one-cycle, or the paper's exponential decay lr -> lr-min with SGD")
-    a('--lr', type=float, default=None, help='peak learning rate (default: 3e-3 one_cycle, 0.2 paper)')
-    a('--lr-min', type=float, default=1e-4, help='final learning rate of the paper schedule')
-    a('--opt', choices=('adam', 'sgd'), default=None, help='optimiser (default: adam for one_cycle, sgd for paper)')
-    a('--bs', type=int, default=100, help='batch size (half labeled, half unlabeled)')
-    for t in ('h', 'rc', 'kl', 'nn'): a(f'--alpha-{t}', type=float, default=None, help=f'weight of L_{t.upper()} (default: Table 6)')
-    a('--kl', choices=KL_KINDS, default='authors', help="sign of L_KL: 'authors' (entropy minimisation) or 'eq7'")
-    a('--render', choices=RENDER_MODES, default='hard', help='class unlabeled images render from')
-    a('--reduction', choices=('mean', 'sum'), default='mean',
-      help="pixel reduction of L_RC and L_NN: 'mean' (authors' code) or 'sum' (Eqs. 6 and 8 as printed)")
-    a('--ramp', type=float, default=0.,
-      help='ramp alpha_RC, alpha_KL, alpha_NN up from ~0 over this fraction of training (0: none, the paper)')
-    a('--preset', choices=('paper', 'authors'), default='paper',
-      help="defaults of the options below: the paper read literally, or the authors' original code (TF port)")
-    a('--unpool', choices=UNPOOL_MODES, default=None, help="undo the global mean-pool: 'mean' (1/(h*w); paper) or 'repeat' (authors)")
-    a('--rc-target', choices=RC_TARGETS, default=None, help="L_RC reconstructs the normalised 'input' (paper) or the [0, 1] 'image' (authors)")
-    a('--td-bn', action=argparse.BooleanOptionalAction, default=None,
-      help="untied BatchNorms after every transposed conv, the image's included (authors' later MXNet code; both presets: off)")
-    a('--unsup', choices=UNSUP_MODES, default=None, help="L_RC, L_KL, L_NN on 'all' images (paper) or the 'unlabeled' half (authors)")
-    a('--nn-at', choices=NN_LEVELS, default=None, help="L_NN on the templates z (paper) or 'unpooled', before the masks (authors)")
-    a('--nn-norm', action=argparse.BooleanOptionalAction, default=None,
-      help="scale-free L_NN: each level over its template's mean square (both presets: off)")
-    a('--leak', type=float, default=None, help="ReLU negative slope (0 in both presets; 0.1: the authors' later LeakyReLU)")
-    a('--init', choices=INIT_MODES, default=None, help="template initialisation: 'kaiming' (paper preset) or 'xavier' (authors)")
-    a('--class-bias', action=argparse.BooleanOptionalAction, default=None,
-      help="class layer with a bias and no BatchNorm (authors) instead of BatchNorm (paper)")
-    a('--bn', choices=BN_HALVES, default=None,
-      help="BatchNorm over each paired batch's labeled and unlabeled halves 'apart' (both presets; the authors' code) "
-           "or 'together' in one pass (an ablation)")
-    a('--bn-stats', choices=BN_STATS, default=None,
-      help="with --bn apart: which half updates the running statistics (both presets: unlabeled)")
-    a('--diag-every', type=int, default=10, help="rendering diagnostics on every k-th training batch (0: off)")
-    a('--seed', type=int, default=0, help='seed of the labeled subset, the initialisation and the batch order')
-    a('--supervised-only', action='store_true', help='baseline: labeled images only, no unsupervised terms')
-    a('--device', default='auto', help="'auto' (cuda if available), 'cpu', 'cuda', 'cuda:1', ...; under torchrun: auto, cuda or cpu")
-    a('--bf16', action='store_true', help='bf16 autocast on the CPU too (on CUDA autocast is always on); changes the numbers')
-    a('--channels-last', action='store_true', help='channels-last memory format for the model and the batches')
-    a('--fast', action='store_true',
-      help="the configuration measured fastest on this CPU type (channels-last; bf16 only with bf16 instructions); changes the numbers")
-    a('--portable', action='store_true',
-      help='pin ATen to AVX2, MKL to its COMPATIBLE branch, oneDNN and NNPACK off: seeded CPU runs alike on every x86-64 CPU type (slower)')
-    a('--compile', action='store_true',
-      help='torch.compile the objective (top-down pass and losses) while training; eager, with a warning, if it fails')
-    a('--sync-bn', action='store_true', help="under torchrun on CUDA: SyncBatchNorm, statistics over the global batch (default: each rank's own)")
-    a('--dist-timeout', type=float, default=600., help='under torchrun: seconds a process waits for another that stopped answering')
-    a('--out', required=True, help='output directory (created; a refused run leaves none behind)')
-    a('--resume', action='store_true', help='continue the run in --out from its last checkpoint')
-    a('--checkpoint-every', type=float, default=10., help='minutes between checkpoints inside an epoch (0: at the end of epochs only)')
-    a('--progress-every', type=float, default=60.,
-      help='seconds between progress lines when the output is not a terminal (0: one line per epoch only)')
-    a('--overwrite', action='store_true', help='replace a finished run in --out')
-    return p
-
-# %% ../nbs/06_cli.ipynb #34ece73f
-LEGACY_CONFIG = dict(bn='together', bn_stats='unlabeled')  # what a record without these fields was trained with
-
-def legacy_filled(config:dict)->dict:
-    "A recorded configuration with the options it predates set as they were then (`LEGACY_CONFIG`)."
-    return {**LEGACY_CONFIG, **config}
-
-RUN_KEYS = ('resume', 'overwrite', 'out', 'device', 'data_dir', 'download', 'diag_every', 'dist_timeout', 'checkpoint_every',
-            'progress_every')  # how to run, not what is trained
-
-def resolve_config(args:argparse.Namespace, img_shape:tuple)->dict:
-    "The run's full configuration with every default filled in; `ValueError` for bad values."
-    cfg = dict(vars(args))
-    if cfg['n_labeled'] is None: cfg['n_labeled'] = DEFAULT_N_LABELED[cfg['dataset']]
-    if cfg['epochs'] < 1: raise ValueError(f"--epochs must be at least 1, got {cfg['epochs']}.")
-    if cfg['dataset'] != 'folder' and (cfg.get('size') or cfg.get('valid_pct') is not None):
-        raise ValueError(f"--size and --valid-pct apply to --dataset folder (your own images), not {cfg['dataset']}.")
-    if cfg['bs'] < 2 or cfg['bs'] % 2: raise ValueError(f"--bs must be an even number >= 2 (half labeled, half unlabeled), got {cfg['bs']}.")
-    cfg['arch'] = cfg['arch'] or pick_arch(img_shape)
-    for k, v in ALPHAS[cfg['arch']].items():
-        if cfg[k] is None: cfg[k] = 0. if cfg['supervised_only'] and k != 'alpha_h' else v
-    if cfg['lr'] is None: cfg['lr'] = 0.2 if cfg['schedule'] == 'paper' else 3e-3
-    if cfg['opt'] is None: cfg['opt'] = 'sgd' if cfg['schedule'] == 'paper' else 'adam'
-    if not cfg['lr'] > 0: raise ValueError(f"--lr must be positive, got {cfg['lr']}.")
-    if not 0 <= cfg['ramp'] <= 1: raise ValueError(f"--ramp is a fraction of training, in [0, 1]; got {cfg['ramp']}.")
-    if cfg['diag_every'] < 0: raise ValueError(f"--diag-every must be >= 0 (0: off), got {cfg['diag_every']}.")
-    for k in ('checkpoint_every', 'progress_every'):
-        if not cfg[k] >= 0: raise ValueError(f"--{k.replace('_', '-')} must be >= 0 (0: off), got {cfg[k]}.")
-    cfg.update(preset_options(cfg['preset'], **{k: cfg[k] for k in PRESETS}))  # every option resolved, recorded in full
-    if cfg['fast']:  # recorded as resolved on this machine: a replay elsewhere uses these, not its own rule
-        f = fast_options(cfg['device'] if cfg['device'] not in ('auto', None) else ('cuda' if torch.cuda.is_available() else 'cpu'))
-        cfg.update(bf16=cfg['bf16'] or f['mixed_precision'], channels_last=cfg['channels_last'] or f['channels_last'])
-    if cfg['portable'] and (cfg['bf16'] or cfg['channels_last'] or cfg['compile']):
-        raise ValueError("--portable runs the plain fp32 kernels that give the same numbers on every CPU type; it does not go "
-                         "with --bf16, --channels-last, --fast or --compile (drop one or the other).")
-    if not 0 <= cfg['leak'] < 1: raise ValueError(f"--leak is a negative slope in [0, 1), got {cfg['leak']}.")
-    return cfg
+__all__ = ['atomic_save', 'versions', 'RunLogger', 'MidEpochCheckpoint', 'ResumeMidEpoch', 'ProgressLines', 'check_out_dir',
+           'plain_progress', 'check_writable', 'pick_device', 'train', 'train_config', 'main', 'compare_runs']
 
 # %% ../nbs/06_cli.ipynb #e946deaa
 def atomic_save(obj, path:Path, as_json:bool=False):
@@ -292,59 +168,50 @@ def pick_device(name:str)->torch.device:
         raise ValueError(f"--device {name}: there are {torch.cuda.device_count()} CUDA devices here (cuda:0 ..).")
     return dev
 
-def set_seed(seed:int):
-    "Seed Python, NumPy and PyTorch."
-    random.seed(seed); np.random.seed(seed); torch.manual_seed(seed)
-
 def train(argv:list|None=None)->dict:
     "Run `drmm-train` with command-line arguments `argv`; returns the `metrics.json` record."
-    args = build_parser().parse_args(argv)
-    if args.portable: portable_mode()  # before anything computes: the kernels are chosen at the first use
-    if not args.out.strip(): raise ValueError("--out is empty: name the folder the run is written to, e.g. --out runs/first.")
-    dist = DistRun(args.device, args.dist_timeout, args.sync_bn)  # one plain process unless started by torchrun
-    out = Path(args.out).expanduser()
-    mode = dist.from_rank0(check_out_dir, out, args.resume, args.overwrite)
+    return train_config(config_from_args(build_parser().parse_args(argv)))
+
+def train_config(cfg:RunConfig)->dict:
+    "Train configuration `cfg` into the folder `cfg.run.out`; returns the `metrics.json` record."
+    if cfg.fit.portable: portable_mode()  # before anything computes: the kernels are chosen at the first use
+    if cfg.run.out is None: raise ValueError("No output folder: set --out (run.out), e.g. --out runs/first.")
+    dist = DistRun(cfg.run.device, cfg.run.dist_timeout, cfg.fit.sync_bn)  # one plain process unless started by torchrun
+    out = Path(cfg.run.out).expanduser()
+    mode = dist.from_rank0(check_out_dir, out, cfg.run.resume, cfg.run.overwrite)
     new_dir = not out.exists()
     dist.from_rank0(check_writable, out)
-    try: return _train(args, dist, out, mode)
+    try: return _train(cfg, dist, out, mode)
     except BaseException:  # a refused or failed start leaves no empty folder behind (an interrupted run keeps its own)
         if new_dir and dist.is_main and out.is_dir() and not any(out.iterdir()): out.rmdir()
         raise
 
-def _train(args, dist, out:Path, mode:str)->dict:
-    device = dist.device if dist.enabled else pick_device(args.device)
-    if args.dataset == 'folder' and not args.data_dir:
-        raise ValueError("--dataset folder needs --data-dir: the folder with train/<class>/* (and unlabeled/*, test/<class>/*).")
-    size = None if not args.size else (args.size[0] if len(args.size) == 1 else tuple(args.size))
-    if args.size and (len(args.size) > 2 or min(args.size) < 1):
-        raise ValueError(f"--size takes N (N x N) or H W, positive; got {' '.join(map(str, args.size))}.")
-    arrays = load_dataset(args.dataset, args.data_dir, download=args.download, accept_modified=args.accept_modified_data,
-                          size=size, valid_pct=args.valid_pct)
-    cfg = resolve_config(args, arrays.x_train.shape[1:])
-    set_seed(cfg['seed'])
-    dls = drmm_dataloaders(arrays, n_labeled=cfg['n_labeled'], bs=cfg['bs'], seed=cfg['seed'], device=device,
-                           supervised_only=cfg['supervised_only'])
-    learn = drmm_learner(dls, arch=cfg['arch'], alpha_h=cfg['alpha_h'], alpha_rc=cfg['alpha_rc'], alpha_kl=cfg['alpha_kl'],
-                         alpha_nn=cfg['alpha_nn'], kl=cfg['kl'], render=cfg['render'], supervised_only=cfg['supervised_only'],
-                         reduction=cfg['reduction'], ramp=cfg['ramp'], preset=cfg['preset'],
-                         **{k: cfg[k] for k in PRESETS}, diagnostics=cfg['diag_every'],
-                         mixed_precision=True if cfg['bf16'] else None, channels_last=cfg['channels_last'],
-                         compile=cfg['compile'],
-                         opt_func=SGD if cfg['opt'] == 'sgd' else Adam, path=out, model_dir='.')
+def _train(cfg:RunConfig, dist, out:Path, mode:str)->dict:
+    run, data = cfg.run, cfg.data
+    device = dist.device if dist.enabled else pick_device(run.device)
+    size = None if not data.size else (data.size[0] if len(data.size) == 1 else tuple(data.size))
+    arrays = load_dataset(data.dataset, run.data_dir, download=run.download, accept_modified=data.accept_modified_data,
+                          size=size, valid_pct=data.valid_pct)
+    cfg = resolve(cfg, arrays.x_train.shape[1:], str(device))
+    fit = cfg.fit
+    set_seed(fit.seed)
+    dls = drmm_dataloaders(arrays, n_labeled=cfg.data.n_labeled, bs=fit.bs, seed=fit.seed, device=device,
+                           supervised_only=cfg.loss.supervised_only)
+    learn = drmm_learner(dls, preset=cfg.preset, model=cfg.model, loss=cfg.loss, diagnostics=run.diag_every,
+                         mixed_precision=True if fit.bf16 else None, channels_last=fit.channels_last, compile=fit.compile,
+                         opt_func=SGD if fit.opt == 'sgd' else Adam, path=out, model_dir='.')
     if not sys.stdout.isatty(): plain_progress(learn)
-    trained = {k: v for k, v in cfg.items() if k not in RUN_KEYS}
-    record = dict(status='running', config=cfg, labeled=dict(seed=cfg['seed'], n_labeled=dls.n_labeled,
+    record = dict(status='running', config=cfg.record(), labeled=dict(seed=fit.seed, n_labeled=dls.n_labeled,
                   indices=[int(i) for i in dls.labeled_idxs]), epochs=[], device=str(device), versions=versions(),
                   machine=machine_facts(),
-                  distributed=dist.describe(cfg['bs']))
+                  distributed=dist.describe(fit.bs))
     start, elapsed, skip, means = 0, 0., 0, None
     out.mkdir(parents=True, exist_ok=True)
     if mode == 'resume':
         ck = dist.load_checkpoint(out/'checkpoint.pt')
-        defaults = {k: v for k, v in vars(build_parser().parse_args(['--out', str(out)])).items() if k not in RUN_KEYS}
-        old = {**defaults, **{k: v for k, v in legacy_filled(ck['record']['config']).items() if k not in RUN_KEYS}}  # options added later: defaults
-        if old != trained:
-            diff = {k: (old.get(k), trained.get(k)) for k in set(old) | set(trained) if old.get(k) != trained.get(k)}
+        old, new = RunConfig.from_flat(flat_config(ck['record']['config'])).trained(), cfg.trained()  # options added later: defaults
+        if old != new:
+            diff = {k: (old.get(k), new.get(k)) for k in set(old) | set(new) if old.get(k) != new.get(k)}
             raise ValueError(f"--resume with a different configuration than the run in {out}: {diff} (saved, given). "
                              f"Resume with the same options, or choose another --out.")
         dist.check_resume(ck['record'])
@@ -354,7 +221,7 @@ def _train(args, dist, out:Path, mode:str)->dict:
         record, start = dict(ck['record'], distributed=record['distributed']), ck['epoch'] + 1
         elapsed = ck.get('elapsed_s', record.get('wall_time_s', 0.))
         if 'iter' in ck: start, skip, means = ck['epoch'], ck['iter'], ck['means']  # a checkpoint inside epoch ck['epoch']
-        where = f"in epoch {start} after batch {skip}" if skip else f"after epoch {ck['epoch']} ({start}/{cfg['epochs']} done)"
+        where = f"in epoch {start} after batch {skip}" if skip else f"after epoch {ck['epoch']} ({start}/{fit.epochs} done)"
         if dist.is_main: print(f"Resuming {out} {where}.", flush=True)
     elif mode == 'overwrite' and dist.is_main:
         for f in ('metrics.json', 'checkpoint.pt', 'model.pkl', 'reconstructions.png'):
@@ -362,19 +229,19 @@ def _train(args, dist, out:Path, mode:str)->dict:
             except OSError as e:
                 raise ValueError(f"--overwrite cannot replace {out/f} ({e.strerror or e}): make it writable, or choose "
                                  f"another --out.") from None
-    elif args.resume and dist.is_main:
+    elif run.resume and dist.is_main:
         print(f"drmm-train: --resume: {out} holds no checkpoint yet, so the run starts from the beginning.", flush=True)
-    if start < cfg['epochs']:
+    if start < fit.epochs:
         dls.train.set_epoch(start)
         logger = RunLogger(out, record, start_epoch=start, elapsed=elapsed)
         cbs = [logger] if dist.is_main else []  # rank 0 alone writes checkpoint.pt and metrics.json
-        if dist.is_main and not dist.enabled and cfg['checkpoint_every']: cbs.append(MidEpochCheckpoint(logger, cfg['checkpoint_every']))
-        if dist.is_main and not sys.stdout.isatty() and cfg['progress_every']: cbs.append(ProgressLines(cfg['progress_every']))
+        if dist.is_main and not dist.enabled and run.checkpoint_every: cbs.append(MidEpochCheckpoint(logger, run.checkpoint_every))
+        if dist.is_main and not sys.stdout.isatty() and run.progress_every: cbs.append(ProgressLines(run.progress_every))
         if skip: cbs.append(ResumeMidEpoch(start, skip, means))
         try:
             with dist.context(learn):
-                if cfg['schedule'] == 'paper': learn.fit_paper(cfg['epochs'], cfg['lr'], cfg['lr_min'], cbs=cbs, start_epoch=start)
-                else: learn.fit_one_cycle(cfg['epochs'], cfg['lr'], cbs=cbs, start_epoch=start)
+                if fit.schedule == 'paper': learn.fit_paper(fit.epochs, fit.lr, fit.lr_min, cbs=cbs, start_epoch=start)
+                else: learn.fit_one_cycle(fit.epochs, fit.lr, cbs=cbs, start_epoch=start)
         except TrainingDiverged as e:
             msg = str(e).split('\n')[-1].strip()  # without fastai's "Exception occured in ..." line
             record = dict(logger.record, status='diverged', error=msg)
@@ -385,13 +252,13 @@ def _train(args, dist, out:Path, mode:str)->dict:
         record['distributed']['replicas_identical'] = replicas_identical(learn.model)
         if not dist.is_main: dist.close(); return record  # rank 0 alone tests, exports and writes
     valid_loss, test_error = learn.validate(dl=dist.valid_dl(learn))[:2]
-    record['final'] = dict(test_error=float(test_error), test_loss=float(valid_loss), epochs=cfg['epochs'])
+    record['final'] = dict(test_error=float(test_error), test_loss=float(valid_loss), epochs=fit.epochs)
     learn.export('model.pkl')
     import matplotlib; matplotlib.use('Agg')
     fig = show_reconstructions(learn, n=8); fig.savefig(out/'reconstructions.png', dpi=80); plt.close(fig)
     record['status'] = 'finished'
     atomic_save(record, out/'metrics.json', as_json=True)
-    print(f"{out}: test error {record['final']['test_error']:.4f} after {cfg['epochs']} epochs "
+    print(f"{out}: test error {record['final']['test_error']:.4f} after {fit.epochs} epochs "
           f"({record.get('wall_time_s', 0.):.0f} s)", flush=True)
     dist.close()
     return record
@@ -438,7 +305,7 @@ def compare_runs(dirs:list)->str:
     rows = []
     for d in map(Path, dirs):
         r = json.loads((d/'metrics.json').read_text())
-        c = r['config']
+        c = flat_config(r['config'])
         rows.append((d.name, 'supervised-only' if c['supervised_only'] else 'DRMM', c['n_labeled'], c['epochs'],
                      f"{100 * r['final']['test_error']:.2f}%"))
     head = ('run', 'method', 'labels', 'epochs', 'test error')

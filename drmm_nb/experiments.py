@@ -11,16 +11,16 @@ from pathlib import Path
 import numpy as np
 import torch
 from .losses import ALPHAS
-from .learner import pick_arch
+from .options import RunConfig, RunOptions, pick_arch, to_argv, flat_config
 
 # %% auto #0
-__all__ = ['VARIANTS', 'NEGATABLE', 'DIGITS_EPOCHS', 'FASHION_EPOCHS', 'FASHION_RENDER_EPOCHS', 'MNIST_EPOCHS',
-           'GPU_MNIST_EPOCHS', 'TABLE1_VARIANTS', 'MNIST_OPTS', 'PAPER_TABLE1', 'PAPER_TABLE2', 'RENDER_VARIANTS',
-           'PAPER_SETS', 'ONE_PASS', 'APART', 'MNIST_APART', 'GRIDS', 'CURVE_TERMS', 'DIAG_TERMS', 'VERIFY_FIELDS',
-           'VERIFY_MODES', 'to_argv', 'make_grid', 'mnist_grid', 'paper_grid', 'alpha_grid', 'get_grid', 'grid_names',
-           'run_grid', 'collect', 'baseline_of', 'summarise', 'table_md', 'write_table', 'plot_curves', 'diag_summary',
-           'diag_md', 'plot_diagnostics', 'build_parser', 'save_curves', 'main', 'write_tiny_datasets', 'compare',
-           'compare_md', 'table1_md', 'side_by_side_md', 'rerun', 'verify', 'verify_report']
+__all__ = ['VARIANTS', 'DIGITS_EPOCHS', 'FASHION_EPOCHS', 'FASHION_RENDER_EPOCHS', 'MNIST_EPOCHS', 'GPU_MNIST_EPOCHS',
+           'TABLE1_VARIANTS', 'MNIST_OPTS', 'PAPER_TABLE1', 'PAPER_TABLE2', 'RENDER_VARIANTS', 'PAPER_SETS', 'ONE_PASS',
+           'APART', 'MNIST_APART', 'GRIDS', 'CURVE_TERMS', 'DIAG_TERMS', 'VERIFY_FIELDS', 'VERIFY_MODES', 'make_grid',
+           'mnist_grid', 'paper_grid', 'alpha_grid', 'get_grid', 'grid_names', 'run_grid', 'collect', 'baseline_of',
+           'summarise', 'table_md', 'write_table', 'plot_curves', 'diag_summary', 'diag_md', 'plot_diagnostics',
+           'experiments_parser', 'save_curves', 'main', 'write_tiny_datasets', 'compare', 'compare_md', 'table1_md',
+           'side_by_side_md', 'rerun', 'verify', 'verify_report']
 
 # %% ../nbs/08_experiments.ipynb #0c116010
 VARIANTS = {  # name: (options that differ from the defaults, description)
@@ -57,19 +57,6 @@ VARIANTS = {  # name: (options that differ from the defaults, description)
     'Abn+leak':     (dict(preset='authors', class_bias=False, leak=0.1), "A-class with LeakyReLU(0.1) switches"),
     'Abn+nnnorm':   (dict(preset='authors', class_bias=False, nn_norm=True), "A-class with the scale-free L_NN"),
 }
-NEGATABLE = ('td_bn', 'class_bias', 'nn_norm')  # `drmm-train` flags with a --no- form: False overrides a preset
-
-def to_argv(opts:dict)->list:
-    "`drmm-train` arguments for options `opts` (keys as in `metrics.json`'s `config`; True flags become bare switches)."
-    argv = []
-    for k, v in opts.items():
-        flag = '--' + k.replace('_', '-')
-        if v is True: argv.append(flag)
-        elif v is False and k in NEGATABLE: argv.append('--no-' + k.replace('_', '-'))
-        elif v is False or v is None: continue
-        elif isinstance(v, (list, tuple)): argv += [flag, *map(str, v)]  # e.g. --size H W
-        else: argv += [flag, str(v)]
-    return argv
 
 # %% ../nbs/08_experiments.ipynb #0110dcc5
 def make_grid(dataset:str, # a `drmm-train` data set
@@ -187,8 +174,7 @@ def grid_names()->list:
 def _finished(path:Path, opts:dict)->bool:
     "Whether `path` is the `metrics.json` of a finished run trained with options `opts`."
     if not path.exists(): return False
-    from drmm_nb.cli import legacy_filled
-    r = json.loads(path.read_text()); cfg = legacy_filled(r['config'])  # a record without `bn` was trained together
+    r = json.loads(path.read_text()); cfg = flat_config(r['config'])  # a record without `bn` was trained together
     return r.get('status') == 'finished' and all(cfg.get(k) == v for k, v in opts.items())
 
 def run_grid(name:str, # a grid of `GRIDS` (or experiments/NAME.json)
@@ -204,7 +190,7 @@ def run_grid(name:str, # a grid of `GRIDS` (or experiments/NAME.json)
              portable:bool=False, # train in the portable mode (`drmm_nb.machine.portable_mode`): alike on every CPU type
             )->list:
     "Run every unfinished run of grid `name`; return [(run name, 'done'|'skipped'|'not started')]."
-    from drmm_nb.cli import train
+    from drmm_nb.cli import train_config
     from drmm_nb.learner import TrainingDiverged
     from drmm_nb.machine import portable_mode
     import contextlib, io
@@ -221,15 +207,15 @@ def run_grid(name:str, # a grid of `GRIDS` (or experiments/NAME.json)
         res, work = Path(results)/name/r['name'], Path(runs)/name/r['name']
         if _finished(res/'metrics.json', opts): out.append((r['name'], 'skipped')); continue
         if time_budget is not None and time.time() - t0 > time_budget: out.append((r['name'], 'not started')); continue
-        extra = ['--device', device] + (['--data-dir', str(data_dir)] if data_dir else []) + (['--portable'] if portable else [])
         if not _finished(work/'metrics.json', opts):
-            argv = to_argv(opts) + extra + ['--out', str(work), '--resume', '--overwrite']
+            run = dict(device=device, data_dir=str(data_dir) if data_dir else None, out=str(work), resume=True, overwrite=True)
+            cfg = RunConfig.from_flat({**opts, **run, **({'portable': True} if portable else {})})
             start = time.time()
             try:
-                with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext(): train(argv)
+                with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext(): train_config(cfg)
             except ValueError as e:
                 if '--resume with a different configuration' not in str(e): raise
-                shutil.rmtree(work); train(argv)  # a stale checkpoint of other options: start afresh
+                shutil.rmtree(work); train_config(cfg)  # a stale checkpoint of other options: start afresh
             except TrainingDiverged as e:  # recorded in runs/ as diverged; not a result: the tables leave it out
                 print(f"[{name}] {r['name']}: diverged, left out of the results ({e})", flush=True)
                 out.append((r['name'], 'diverged')); continue
@@ -246,9 +232,9 @@ def run_grid(name:str, # a grid of `GRIDS` (or experiments/NAME.json)
 
 # %% ../nbs/08_experiments.ipynb #6a6dbca1
 def collect(name:str, results='results')->list:
-    "Every finished run's `metrics.json` record of grid `name` under `results`, sorted by run name."
+    "Every finished run's `metrics.json` record of grid `name` under `results`, sorted by run name; `config` read flat (`flat_config`)."
     recs = [json.loads(p.read_text()) for p in sorted((Path(results)/name).glob('*/metrics.json'))]
-    return [r for r in recs if r.get('status') == 'finished']
+    return [dict(r, config=flat_config(r['config'])) for r in recs if r.get('status') == 'finished']
 
 def _variant(r:dict)->str: return r.get('runner', {}).get('variant') or ('supervised' if r['config']['supervised_only'] else '?')
 
@@ -412,7 +398,7 @@ def plot_diagnostics(recs:list, # records from `collect`
     return fig
 
 # %% ../nbs/08_experiments.ipynb #501b3fa7
-def build_parser()->argparse.ArgumentParser:
+def experiments_parser()->argparse.ArgumentParser:
     "The `drmm-experiments` argument parser."
     p = argparse.ArgumentParser(prog='drmm-experiments', description='Named grids of drmm-train runs, tables and curves.')
     sub = p.add_subparsers(dest='cmd', required=True)
@@ -469,7 +455,7 @@ def save_curves(name:str, results='results')->list:
 
 def main(argv:list|None=None):
     "Console entry point of `drmm-experiments`."
-    a = build_parser().parse_args(argv)
+    a = experiments_parser().parse_args(argv)
     try:
         if a.cmd == 'run':
             sets = dict(kv.split('=', 1) for kv in a.set)
@@ -593,12 +579,12 @@ def rerun(rec:dict, # a committed `metrics.json` record
          )->dict:
     "Train a recorded run again in a fresh process, with its recorded thread count (and portable mode); the new record."
     import subprocess
-    from drmm_nb.cli import RUN_KEYS, legacy_filled
     from drmm_nb.machine import portable_available
-    cfg = {k: v for k, v in legacy_filled(rec['config']).items() if k not in RUN_KEYS and k != 'fast'}  # --fast: replayed as resolved
+    recorded = flat_config(rec['config'])
+    cfg = {k: v for k, v in recorded.items() if k not in RunOptions.names() and k != 'fast'}  # --fast: replayed as resolved
     if cfg.get('portable') and not portable_available()[0]: cfg['portable'] = False  # its facts then say why it is not exact
     argv = to_argv(cfg) + ['--device', 'cpu', '--out', str(out), '--overwrite', '--progress-every', '0']
-    if data_dir or rec['config'].get('data_dir'): argv += ['--data-dir', str(data_dir or rec['config']['data_dir'])]
+    if data_dir or recorded.get('data_dir'): argv += ['--data-dir', str(data_dir or recorded['data_dir'])]
     threads = rec.get('runner', {}).get('threads') or rec.get('machine', {}).get('threads') or torch.get_num_threads()
     p = subprocess.run([sys.executable, '-m', 'drmm_nb.cli', *argv], capture_output=True, text=True,
                        env={**os.environ, 'OMP_NUM_THREADS': str(threads)})

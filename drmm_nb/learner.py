@@ -6,7 +6,8 @@ Docs: https://drmm-nb.github.io/drmm_nb/learner.html.md"""
 
 # %% ../nbs/05_learner.ipynb #46e520b5
 from __future__ import annotations
-import contextlib, math, warnings
+import contextlib, inspect, math, warnings
+from dataclasses import asdict
 import torch
 from torch import Tensor
 import torch.nn.functional as F
@@ -15,16 +16,17 @@ from fastai.basics import *
 from fastai.callback.schedule import ParamScheduler, SchedExp
 from fastai.callback.fp16 import MixedPrecision, AMPMode
 import fastai.callback.hook  # noqa: `Learner.summary`
-from .layers import DRMM, ARCHS, NN_LEVELS, BN_STATS
-from .losses import DRMMLosses, drmm_objective, ALPHAS, KL_KINDS, RENDER_MODES, UNSUP_MODES, class_weights
+from .layers import DRMM, ARCHS
+from .losses import DRMMLosses, drmm_objective, class_weights
+from .options import (ModelOptions, LossOptions, PRESETS, PRESET_SOURCES, preset_options, presets_md, pick_arch,
+                             resolved_model, resolved_loss)
 from .machine import machine_facts, same_numbers, fast_options, backfilled_facts
 
 # %% auto #0
-__all__ = ['RC_TARGETS', 'BN_HALVES', 'DIAG_COLUMNS', 'PRESETS', 'MODEL_OPTIONS', 'LOSS_OPTIONS', 'REFERENCE_MACHINE', 'LossTerm',
-           'unwrap_model', 'DRMMCallback', 'DiagValue', 'RenderDiagnostics', 'TrainingDiverged', 'DivergenceGuard',
-           'preset_options', 'presets_md', 'reference_env', 'check_reproduces', 'error_rate', 'pick_arch',
-           'drmm_learner', 'CPUAutocast', 'ChannelsLast', 'CompileStep', 'reconstruct', 'show_reconstructions',
-           'show_class_templates']
+__all__ = ['OBJECTIVE_OPTIONS', 'DIAG_COLUMNS', 'REFERENCE_MACHINE', 'LossTerm', 'unwrap_model', 'DRMMCallback', 'DiagValue',
+           'RenderDiagnostics', 'TrainingDiverged', 'DivergenceGuard', 'reference_env', 'check_reproduces',
+           'error_rate', 'drmm_learner', 'CPUAutocast', 'ChannelsLast', 'CompileStep', 'reconstruct',
+           'show_reconstructions', 'show_class_templates']
 
 # %% ../nbs/05_learner.ipynb #3d0f708c
 class LossTerm(Metric):
@@ -46,44 +48,21 @@ def unwrap_model(model:nn.Module)->nn.Module:
     return model.module if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)) else model
 
 # %% ../nbs/05_learner.ipynb #a20b3d9e
-RC_TARGETS = ('input', 'image')
-
-BN_HALVES = ('together', 'apart')  # a paired batch through the BatchNorms as one batch, or its two halves apart
+OBJECTIVE_OPTIONS = tuple(k for k in inspect.signature(drmm_objective).parameters
+                          if k in LossOptions.names() and not k.startswith('alpha_'))  # what the callback hands `drmm_objective`
 
 class DRMMCallback(Callback):
     "Trains a `DRMM` on the semi-supervised objective $\\alpha_H L_H + \\alpha_{RC} L_{RC} + \\alpha_{KL} L_{KL} + \\alpha_{NN} L_{NN}$ (Sec. 4)."
     order = MixedPrecision.order - 1  # after_pred before MixedPrecision's, which casts `pred` and cannot cast `Latents`
     run_valid = False
     def __init__(self,
-                 alpha_h:float=1., # weight of the cross-entropy on labeled images (Eq. 5)
-                 alpha_rc:float=0.2, # weight of the reconstruction error (Eq. 6)
-                 alpha_kl:float=1., # weight of the KL/entropy term (Eq. 7)
-                 alpha_nn:float=1., # weight of the non-negativity penalty (Eq. 8)
-                 kl:str='authors', # 'authors' (entropy minimisation, default) or 'eq7' (literal sign)
-                 render:str='hard', # unlabeled images render from 'hard' $\hat c$ or the 'expected' class
-                 reduction:str='mean', # pixel reduction of $L_{RC}$, $L_{NN}$: 'mean' (authors) or 'sum' (Eqs. 6, 8)
-                 ramp:float=0., # fraction of training over which $\alpha_{RC}, \alpha_{KL}, \alpha_{NN}$ rise from ~0; 0: none (paper)
-                 rc_target:str='input', # $L_{RC}$ reconstructs the normalised 'input' (paper) or the [0, 1] 'image' (authors)
-                 unsup:str='all', # $L_{RC}, L_{KL}, L_{NN}$ on 'all' images or the 'unlabeled' ones only (TF port)
-                 nn_at:str='template', # $L_{NN}$ on the templates $z^{(\ell)}$ (Eq. 8) or 'unpooled' (TF port)
-                 nn_norm:bool=False, # scale-free $L_{NN}$ (each level over its template's mean square)
-                 bn:str='apart', # BatchNorm over the paired batch's labeled and unlabeled halves 'apart' (authors' code) or 'together' (ablation)
-                 bn_stats:str='unlabeled', # with bn='apart': which half updates the running statistics (`BN_STATS`)
+                 opts:LossOptions|None=None, # the objective's options (`drmm_nb.options`); None: `LossOptions()`
+                 preset:str='paper', # fills the options `opts` leaves None that a preset sets (`PRESETS`)
+                 arch:str='conv_small', # fills the loss weights `opts` leaves None: Table 6's for this architecture
+                 **overrides, # options of `LossOptions` by name, e.g. `ramp=0.5`
                 ):
-        if kl not in KL_KINDS: raise ValueError(f"kl={kl!r}: use one of {KL_KINDS}.")
-        if render not in RENDER_MODES: raise ValueError(f"render={render!r}: use one of {RENDER_MODES}.")
-        if reduction not in ('mean', 'sum'): raise ValueError(f"reduction={reduction!r}: use 'mean' or 'sum'.")
-        if rc_target not in RC_TARGETS: raise ValueError(f"rc_target={rc_target!r}: use one of {RC_TARGETS}.")
-        if unsup not in UNSUP_MODES: raise ValueError(f"unsup={unsup!r}: use one of {UNSUP_MODES}.")
-        if nn_at not in NN_LEVELS: raise ValueError(f"nn_at={nn_at!r}: use one of {NN_LEVELS}.")
-        if bn not in BN_HALVES: raise ValueError(f"bn={bn!r}: use one of {BN_HALVES}.")
-        if bn_stats not in BN_STATS: raise ValueError(f"bn_stats={bn_stats!r}: use one of {BN_STATS}.")
-        if not (isinstance(ramp, (int, float)) and 0 <= ramp <= 1):
-            raise ValueError(f"ramp={ramp!r}: the fraction of training to ramp the unsupervised weights over must be in [0, 1].")
-        for k, v in dict(alpha_h=alpha_h, alpha_rc=alpha_rc, alpha_kl=alpha_kl, alpha_nn=alpha_nn).items():
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
-                raise ValueError(f"{k}={v!r}: loss weights must be finite numbers >= 0.")
-        store_attr()
+        self.opts = resolved_loss((opts or LossOptions()).updated(**overrides), preset, arch)
+        for k, v in asdict(self.opts).items(): setattr(self, k, v)  # the values the callback uses (a test may change one)
         self.objective = drmm_objective  # `CompileStep` swaps in a compiled one for the length of a `fit`
         self.terms = {t: LossTerm(t) for t in ('h', 'rc', 'kl', 'nn')}
         self.total = LossTerm('loss')  # exact epoch mean of the objective (fastai's train_loss is smoothed); not a column
@@ -133,9 +112,8 @@ class DRMMCallback(Callback):
         "The objective (and its terms) of a training batch `x`, `y` whose bottom-up pass gave `logits` and `latents`."
         w = self.ramp_weight()
         self.weights = {k: v if k == 'alpha_h' else v * w for k, v in self.alphas.items()}
-        return self.objective(unwrap_model(self.learn.model), logits, latents, y, **self.weights,
-                              kl=self.kl, render=self.render, reduction=self.reduction, target=self.target(x),
-                              unsup=self.unsup, nn_at=self.nn_at, nn_norm=self.nn_norm)
+        return self.objective(unwrap_model(self.learn.model), logits, latents, y, **self.weights, target=self.target(x),
+                              **{k: getattr(self, k) for k in OBJECTIVE_OPTIONS})
 
     def before_batch(self):
         "With bn='apart': tell the model where the labeled half of this training batch ends (labeled images come first)."
@@ -269,52 +247,6 @@ class DivergenceGuard(Callback):
                                f"{f' (learning rate {lr:.3g})' if lr is not None else ''}. Lower the learning rate "
                                f"(drmm-train --lr), or check the data for NaN or infinite pixels.")
 
-# %% ../nbs/05_learner.ipynb #3d34ed6d
-PRESETS = {  # option: (paper, authors, where each value comes from)
-    'unpool':     ('mean', 'repeat', "paper: the transpose of the global mean-pool (1/36 in ConvSmall); authors: TF port "
-                                     "`layer.py`, `ETopDown`, `mean_t` repeats the value with no scaling"),
-    'rc_target':  ('input', 'image', "paper: Eq. 6's $I$ is the net input, batch-normalised (Sec. 5.1); authors: the [0, 1] "
-                                     "image (TF port, layer 1's `reconstruction_error_lab`; MXNet `DGM`, `L2Loss(xhat, data)`)"),
-    'td_bn':      (False, False, "paper: no BatchNorm top-down (Table 6); TF port: none either (the MXNet `DGM` code has one "
-                                 "after every transposed conv)"),
-    'unsup':      ('all', 'unlabeled', "paper: Eqs. 6-8 sum over all $N$ images; authors: TF port `main.py` "
-                                       "`--cost_mode unsup` (the default): RC, KL and NN on the unlabeled half"),
-    'nn_at':      ('template', 'unpooled', "paper: Eq. 8 penalises $z^{(\\ell)}$; authors: TF port `model.py`, `BuildCost`: "
-                                           "after unpooling, before the masks (`latents_unpooled_no_mask`)"),
-    'nn_norm':    (False, False, "neither: an option of this package (each level's penalty over its template's mean square)"),
-    'leak':       (0., 0., "paper: ReLU; TF port: ReLU (`'relu'` mask `latents > 0`); the later MXNet `DGM` code: LeakyReLU 0.1"),
-    'init':       ('kaiming', 'xavier', "paper: not stated (this package's default); authors: TF port `layer.py`, "
-                                        "`_initialize`: `xavier_initializer`"),
-    'bn':         ('apart', 'apart', "paper: not stated (the half-batches 'are sent into the DRMM'); authors: the halves "
-                                     "apart, each with its own batch moments (TF port `layer.py`, `EBottomUp`, runs `data_4D_lab` "
-                                     "and `data_4D_unl` through the layer separately; the MXNet `DGM` notebook calls the network on "
-                                     "each half). 'together', one pass over the mixed batch, is this package's earlier behaviour"),
-    'bn_stats':   ('unlabeled', 'unlabeled', "with `bn='apart'`, the half whose moments move the running statistics; authors: "
-                                           "the unlabeled one (TF port `model.py`, `update_mean_var_with_sup=False`, which "
-                                           "`main.py` keeps)"),
-    'class_bias': (False, True, "paper: BatchNorm after every conv (Table 6); authors: TF port `utils.py`, "
-                                "`HiddenLayerInSoftmax`: a bias, no BatchNorm (so also `DGM`'s 1x1 `Conv2D`)"),
-}
-MODEL_OPTIONS = ('unpool', 'td_bn', 'leak', 'init', 'class_bias')
-LOSS_OPTIONS = ('rc_target', 'unsup', 'nn_at', 'nn_norm', 'bn', 'bn_stats')  # the options `DRMMCallback` takes
-
-def preset_options(preset:str='paper', # 'paper' (the paper read literally) or 'authors' (the authors' original code)
-                   **overrides, # options that replace the preset's (None: keep the preset's)
-                  )->dict:
-    "Every option of `PRESETS` as `preset` sets it, with the non-None `overrides` applied."
-    if preset not in ('paper', 'authors'): raise ValueError(f"preset={preset!r}: use 'paper' or 'authors'.")
-    bad = set(overrides) - set(PRESETS)
-    if bad: raise ValueError(f"Unknown options {sorted(bad)}: the presets set {list(PRESETS)}.")
-    opts = {k: v[0 if preset == 'paper' else 1] for k, v in PRESETS.items()}
-    opts.update({k: v for k, v in overrides.items() if v is not None})
-    return opts
-
-def presets_md()->str:
-    "The table of every option, its value in each preset, and its source."
-    rows = ['| option | `paper` | `authors` | source |', '|---|---|---|---|']
-    rows += [f"| `{k}` | {p!r} | {a!r} | {src} |" for k, (p, a, src) in PRESETS.items()]
-    return '\n'.join(rows)
-
 # %% ../nbs/05_learner.ipynb #1c6c7615
 REFERENCE_MACHINE = dict(  # `machine_facts()` of what recorded the expected values in these notebooks (1 thread, as nbdev-test runs)
     cpu=dict(model='AMD EPYC', vendor='AuthenticAMD', family='25', model_id='1', flags=['avx2', 'fma'], bf16=False),
@@ -347,45 +279,17 @@ def error_rate(inp:Tensor, targ:Tensor, axis:int=-1)->Tensor:
     m = targ >= 0  # (every test image is labeled; a paired training batch is exactly half labeled)
     return 1 - (inp.argmax(dim=axis)[m] == targ[m]).float().mean()
 
-def pick_arch(img_shape:tuple)->str:
-    "Architecture for images of shape (C, H, W): conv_tiny for 8x8, conv_small for 28x28, conv_large for 32x32."
-    sizes = {8: 'conv_tiny', 28: 'conv_small', 32: 'conv_large'}
-    h, w = img_shape[-2:]
-    if h != w or h not in sizes:
-        raise ValueError(f"No default architecture for {h}x{w} images: pass arch= one of {list(ARCHS)} "
-                         f"(conv_tiny takes 8x8, conv_small 28x28, conv_large 32x32) or resize the images.")
-    return sizes[h]
-
 def drmm_learner(dls:DataLoaders, # from `drmm_nb.data.drmm_dataloaders`
-                 arch:str|None=None, # 'conv_tiny', 'conv_small', 'conv_large'; None picks by image size
-                 alpha_h:float|None=None, # weight of $L_H$; None: Table 6's value for `arch`
-                 alpha_rc:float|None=None, # weight of $L_{RC}$; None: Table 6's value
-                 alpha_kl:float|None=None, # weight of $L_{KL}$; None: Table 6's value
-                 alpha_nn:float|None=None, # weight of $L_{NN}$; None: Table 6's value
-                 kl:str='authors', # sign of $L_{KL}$: 'authors' (entropy minimisation) or 'eq7'
-                 render:str='hard', # class unlabeled images render from: 'hard' or 'expected'
-                 reduction:str='mean', # pixel reduction of $L_{RC}$, $L_{NN}$: 'mean' (authors) or 'sum' (Eqs. 6, 8)
-                 ramp:float=0., # ramp the unsupervised weights up over this fraction of training (0: none, the paper)
-                 supervised_only:bool=False, # the baseline: labeled images only, no unsupervised terms
-                 preset:str='paper', # 'paper' (read literally) or 'authors' (their original code): the defaults of the options below
-                 unpool:str|None=None, # undo the global mean-pool by 'mean' (paper) or 'repeat' (authors); None: the preset's
-                 rc_target:str|None=None, # $L_{RC}$ target: the normalised 'input' (paper) or the [0, 1] 'image' (authors)
-                 td_bn:bool|None=None, # untied BatchNorms after every transposed conv, the image's included (MXNet code)
-                 unsup:str|None=None, # $L_{RC}, L_{KL}, L_{NN}$ on 'all' images (paper) or the 'unlabeled' ones (authors)
-                 nn_at:str|None=None, # $L_{NN}$ on the 'template' $z^{(\ell)}$ (paper) or 'unpooled' (authors)
-                 nn_norm:bool|None=None, # scale-free $L_{NN}$ (neither preset)
-                 leak:float|None=None, # ReLU negative slope of the DRMM (0 in both presets; 0.1: the MXNet code)
-                 init:str|None=None, # 'kaiming' (paper preset) or 'xavier' (authors) initialisation
-                 class_bias:bool|None=None, # class layer with a bias and no BatchNorm (authors)
+                 preset:str='paper', # fills the options left None: 'paper' (read literally) or 'authors' (their code); `PRESETS`
+                 model:ModelOptions|None=None, # how the DRMM is built ([04c_options](04c_options.ipynb))
+                 loss:LossOptions|None=None, # the objective
                  diagnostics:int=10, # `RenderDiagnostics` on every k-th training batch; 0: off
                  mixed_precision:bool|None=None, # autocast: bf16 (fp16 on older GPUs) on CUDA, bf16 on the CPU; None: on CUDA only
                  channels_last:bool=False, # model and batches in channels-last memory format
                  compile:bool=False, # `torch.compile` the objective (top-down pass and losses) while training (`CompileStep`)
                  fast:bool=False, # the configuration fastest on this machine (`fast_options`): channels-last, bf16 where the CPU has it
-                 bn:str|None=None, # BatchNorm over a paired batch's halves 'apart' (both presets; authors' code) or 'together'
-                 bn_stats:str|None=None, # with bn='apart': which half updates the running statistics (both presets: 'unlabeled')
                  metrics=None, # fastai metrics; default `error_rate`
-                 **learner_kwargs, # passed to fastai's `Learner` (opt_func, wd, cbs, path, ...)
+                 **kwargs, # options of `ModelOptions` and `LossOptions` by name (`alpha_rc=2`, `arch='conv_small'`); the rest go to fastai's `Learner`
                 )->Learner:
     "A fastai `Learner` training a DRMM semi-supervised (Sec. 4, Table 6 defaults)."
     if not (hasattr(dls, 'img_shape') and hasattr(dls, 'n_classes') and hasattr(dls.train, 'labeled_idxs')):
@@ -394,31 +298,29 @@ def drmm_learner(dls:DataLoaders, # from `drmm_nb.data.drmm_dataloaders`
                         f"from_arrays(x_train, y_train, x_test, y_test), n_labeled=100)` (uint8 or [0, 1] images and integer "
                         f"labels), or `drmm_dataloaders(load_dataset('mnist', DIR), ...)` for a known data set.")
     img_shape = tuple(dls.img_shape)
-    arch = arch or pick_arch(img_shape)
-    if arch not in ARCHS: raise ValueError(f"arch={arch!r}: use one of {list(ARCHS)}.")
+    mkw = {k: kwargs.pop(k) for k in list(kwargs) if k in ModelOptions.names()}
+    lkw = {k: kwargs.pop(k) for k in list(kwargs) if k in LossOptions.names()}
+    bad = sorted(set(kwargs) - set(inspect.signature(Learner.__init__).parameters))
+    if bad: raise ValueError(f"Unknown options {bad}: drmm_learner takes the options of ModelOptions {ModelOptions.names()}, "
+                             f"of LossOptions {LossOptions.names()}, and fastai Learner's arguments.")
+    mo = resolved_model((model or ModelOptions()).updated(**mkw), preset, img_shape)
+    lo = resolved_loss((loss or LossOptions()).updated(**lkw), preset, mo.arch)
     data_sup = bool(getattr(dls, 'supervised_only', False))
-    if supervised_only and not data_sup:
+    if lo.supervised_only and not data_sup:
         raise ValueError("supervised_only=True needs DataLoaders of labeled images only: "
                          "build them with drmm_dataloaders(..., supervised_only=True).")
-    if data_sup and not supervised_only:
+    if data_sup and not lo.supervised_only:
         raise ValueError("These DataLoaders hold labeled images only (supervised_only=True): pass supervised_only=True, "
                          "or build paired DataLoaders for semi-supervised training.")
     if not (isinstance(diagnostics, int) and diagnostics >= 0): raise ValueError(f"diagnostics={diagnostics!r}: every k-th batch, k >= 0 (0: off).")
-    opts = preset_options(preset, unpool=unpool, rc_target=rc_target, td_bn=td_bn, unsup=unsup, nn_at=nn_at, nn_norm=nn_norm,
-                          leak=leak, init=init, class_bias=class_bias, bn=bn, bn_stats=bn_stats)
-    model = ARCHS[arch](n_in=img_shape[0], n_classes=dls.n_classes, **{k: opts[k] for k in MODEL_OPTIONS})
+    model = ARCHS[mo.arch](n_in=img_shape[0], n_classes=dls.n_classes, **{k: v for k, v in asdict(mo).items() if k != 'arch'})
     model.check_input(torch.zeros(1, *img_shape))
-    alphas = dict(ALPHAS[arch])
-    for k, v in dict(alpha_h=alpha_h, alpha_rc=alpha_rc, alpha_kl=alpha_kl, alpha_nn=alpha_nn).items():
-        if v is not None: alphas[k] = v
-    if supervised_only: alphas.update(alpha_rc=0., alpha_kl=0., alpha_nn=0.)
-    cbs = [DRMMCallback(**alphas, kl=kl, render=render, reduction=reduction, ramp=ramp,
-                        **{k: opts[k] for k in LOSS_OPTIONS})]
+    cbs = [DRMMCallback(lo)]
     cbs.append(DivergenceGuard())
     if diagnostics: cbs.append(RenderDiagnostics(diagnostics))
-    cbs += list(L(learner_kwargs.pop('cbs', None)))
+    cbs += list(L(kwargs.pop('cbs', None)))
     learn = Learner(dls, model, loss_func=CrossEntropyLossFlat(ignore_index=-1),
-                    metrics=L(metrics if metrics is not None else error_rate), cbs=cbs, **learner_kwargs)
+                    metrics=L(metrics if metrics is not None else error_rate), cbs=cbs, **kwargs)
     if fast:  # an explicit mixed_precision=False / channels_last=True still wins
         f = fast_options(dls.device or 'cpu')
         if mixed_precision is None: mixed_precision = f['mixed_precision']
@@ -430,7 +332,9 @@ def drmm_learner(dls:DataLoaders, # from `drmm_nb.data.drmm_dataloaders`
     elif mixed_precision: learn.add_cb(CPUAutocast())  # fastai's `MixedPrecision` is CUDA-only
     if channels_last: learn.add_cb(ChannelsLast())
     if compile: learn.add_cb(CompileStep())
-    learn.arch, learn.supervised_only, learn.preset, learn.drmm_options = arch, supervised_only, preset, opts
+    learn.arch, learn.supervised_only, learn.preset = mo.arch, lo.supervised_only, preset
+    learn.options = dict(model=mo, loss=lo)  # every option resolved
+    learn.drmm_options = {k: v for k, v in {**asdict(mo), **asdict(lo)}.items() if k in PRESET_SOURCES}  # those a preset sets
     return learn
 
 # %% ../nbs/05_learner.ipynb #b0f16c01

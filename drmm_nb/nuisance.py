@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from .layers import DRMM
 from .decoding import DecodingTable, plot_decoding
+from .options import flat_config
 
 # %% auto #0
 __all__ = ['drmm_layer_outputs', 'read_decoding', 'table5']
@@ -68,10 +69,10 @@ def table5(results_dir:str|Path, # folder holding `<kind>_nl<N_L>/metrics.json` 
     "Table 5: test error (%) of the plain network and the DRMM at each N_L, from the runs' `metrics.json`."
     rows = {}
     for p in sorted(Path(results_dir).glob('*_nl*/metrics.json')):
-        m = json.loads(p.read_text())
+        m = json.loads(p.read_text()); c = flat_config(m['config'])
         if m.get('status') != 'finished': raise ValueError(f"{p} is not a finished run (status {m.get('status')!r})")
-        kind = 'DRMM' if not m['config']['supervised_only'] else 'plain (supervised-only)'
-        rows.setdefault(kind, {})[m['config']['n_labeled']] = (100 * m['final']['test_error'], m['config']['epochs'], m['config']['arch'])
+        kind = 'DRMM' if not c['supervised_only'] else 'plain (supervised-only)'
+        rows.setdefault(kind, {})[c['n_labeled']] = (100 * m['final']['test_error'], c['epochs'], c['arch'])
     if not rows: raise FileNotFoundError(f"no finished runs in {results_dir}")
     nls = sorted({n for r in rows.values() for n in r})
     head = ['model'] + [f'N_L = {n}' for n in nls]

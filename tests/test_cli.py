@@ -2,6 +2,7 @@
 import json, os, signal, subprocess, sys, time
 from pathlib import Path
 import pytest
+from drmm_nb.options import flat_config
 
 EXE = Path(sys.executable).with_name('drmm-train')
 ARGS = ['--dataset', 'digits', '--epochs', '3', '--device', 'cpu', '--seed', '3']
@@ -76,7 +77,8 @@ def test_finished_run_is_not_overwritten(reference):
 
 def test_metrics_json_schema(reference):
     m = json.loads((reference/'metrics.json').read_text())
-    cfg = m['config']
+    assert set(m['config']) == {'preset', 'data', 'model', 'loss', 'fit', 'run'}   # recorded by group
+    cfg = flat_config(m['config'])
     for k in ('dataset', 'data_dir', 'n_labeled', 'arch', 'epochs', 'schedule', 'lr', 'alpha_h', 'alpha_rc', 'alpha_kl',
               'alpha_nn', 'kl', 'seed', 'supervised_only', 'device', 'out', 'resume'):
         assert k in cfg, k
@@ -219,7 +221,7 @@ def test_own_folder_trains_beats_supervised_and_predicts(tmp_path):
     s = run(common + ['--supervised-only', '--out', str(tmp_path/'sup')])
     assert s.returncode == 0, s.stderr
     m, ms = (json.loads((tmp_path/n/'metrics.json').read_text()) for n in ('drmm', 'sup'))
-    assert m['config']['dataset'] == 'folder' and m['config']['n_labeled'] is None and m['labeled']['n_labeled'] == 50
+    assert m['config']['data']['dataset'] == 'folder' and m['config']['data']['n_labeled'] is None and m['labeled']['n_labeled'] == 50
     assert m['final']['test_error'] < ms['final']['test_error'], (m['final'], ms['final'])
     from fastai.learner import load_learner
     learn = load_learner(tmp_path/'drmm'/'model.pkl')

@@ -72,7 +72,7 @@ def test_two_processes_train_one_model(reference):
     assert m['status'] == 'finished' and len(m['epochs']) == 3
     assert m['distributed'] == dict(world_size=2, backend='gloo', sync_bn=False, global_bs=100, per_rank_bs=50,
                                     replicas_identical=True)
-    assert m['config']['bs'] == 100 and m['config']['sync_bn'] is False
+    assert m['config']['fit']['bs'] == 100 and m['config']['fit']['sync_bn'] is False
     assert 0 <= m['final']['test_error'] < 0.5  # 3 epochs on the digits: well below chance (0.9)
     assert m['epochs'][-1]['error_rate'] == m['final']['test_error']  # the same test set, the same model, once
     assert r.stdout.count('test error') == 1 and r.stdout.count('train_loss') == 1  # rank 0 alone prints

@@ -30,10 +30,7 @@ def page_name(nb:Path):
     "The page Quarto (and the static builder) gives a notebook: `index.html`, else the name less its number."
     return 'index.html' if nb.stem == 'index' else re.sub(r'^\d+[a-z]?[_-]', '', nb.stem) + '.html'  # 04a_machine -> machine.html
 
-def src(cell): return ''.join(cell['source']) if isinstance(cell['source'], list) else cell['source']
-
-def directives(cell):
-    return {m.group(1): m.group(2).strip() for m in re.finditer(r'^\s*#\|\s*([\w-]+)\s*:?\s*(.*)$', src(cell), re.M)}
+from nbcells import src, directives  # noqa: E402 (tools/: the tools' one directive parser)
 
 def shown(cell):
     "Whether a code cell's outputs reach the docs (not hidden, not excluded)."

@@ -64,7 +64,7 @@ def test_run_tiny_grid_then_skip(tmp_path):
     assert r.returncode == 0, r.stderr
     assert 'digits: 2 done, 0 skipped, 0 diverged, 0 not started' in r.stdout
     m = json.loads((tmp_path/'res'/'digits'/'digits-nl50-supervised-s1'/'metrics.json').read_text())
-    assert m['status'] == 'finished' and m['config']['epochs'] == 1 and m['runner']['threads'] == 1
+    assert m['status'] == 'finished' and m['config']['fit']['epochs'] == 1 and m['runner']['threads'] == 1
     assert not (tmp_path/'res'/'digits'/'digits-nl50-supervised-s1'/'checkpoint.pt').exists()
     rows = [l for l in (tmp_path/'res'/'digits'/'table.md').read_text().splitlines() if l.startswith('| digits | 50 | supervised |')]
     assert len(rows) == 1 and rows[0].split('|')[5].strip() == '2', rows   # both seeds in the table's run count

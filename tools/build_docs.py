@@ -51,7 +51,8 @@ def process_notebooks(nbs:Path, workers:int):
 
 # ---------------------------------------------------------------- step 2: notebook -> page body
 
-def _src(cell): return ''.join(cell.source) if isinstance(cell.source, list) else (cell.get('source') or '')
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from nbcells import src as _src, split_directives  # noqa: E402 (one directive parser for the tools)
 
 def frontmatter(nb):
     "Title, description and output file from the YAML front-matter raw cell nbdev writes."
@@ -63,15 +64,6 @@ def frontmatter(nb):
                 try: return yaml.safe_load(m.group(1)) or {}
                 except yaml.YAMLError: return {}
     return {}
-
-def split_directives(code:str):
-    "Quarto/nbdev `#|` directives of a code cell as a dict, and the code without them."
-    ds, rest = {}, []
-    for line in code.splitlines():
-        m = re.match(r'^\s*#\|\s*([\w-]+)\s*:?\s*(.*?)\s*$', line)
-        if m: ds[m.group(1)] = m.group(2).strip('"\'')
-        else: rest.append(line)
-    return ds, '\n'.join(rest).strip('\n')
 
 _re_fence = re.compile(r'^(:{3,})\s*(?:\{([^}]*)\}|([\w-]+))?\s*$')
 

@@ -11,16 +11,8 @@ from pathlib import Path
 root = Path(__file__).resolve().parent.parent
 nb = json.loads((root/'nbs'/'index.ipynb').read_text())
 
-def src(cell): return ''.join(cell['source']) if isinstance(cell['source'], list) else cell['source']
-
-def directives(code):
-    "nbdev directives of a code cell, and the code without them."
-    ds, rest = [], []
-    for line in code.splitlines():
-        m = re.match(r'^\s*#\|\s*(.*)$', line)
-        if m: ds.append(m.group(1).strip())
-        else: rest.append(line)
-    return ds, '\n'.join(rest).strip('\n')
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from nbcells import src, split_directives  # noqa: E402
 
 def output_md(out):
     data = out.get('data', {})
@@ -35,11 +27,10 @@ for cell in nb['cells']:
         parts.append(src(cell).strip('\n'))
         continue
     if cell['cell_type'] != 'code': continue
-    ds, code = directives(src(cell))
-    flat = {d.replace(' ', '') for d in ds}
-    if 'hide' in flat or not code: continue
-    if code and not flat & {'echo:false', 'hide_input'}: parts.append('```python\n' + code + '\n```')
-    if not flat & {'output:false', 'hide_output'}:
+    ds, code = split_directives(src(cell))
+    if 'hide' in ds or not code: continue
+    if code and not (ds.get('echo') == 'false' or 'hide_input' in ds): parts.append('```python\n' + code + '\n```')
+    if not (ds.get('output') == 'false' or 'hide_output' in ds):
         for out in cell.get('outputs', []):
             md = output_md(out)
             if md: parts.append(md.strip('\n'))
