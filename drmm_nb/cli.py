@@ -1,4 +1,4 @@
-"""The command line: one run of semi-supervised training from a data set on disk to `metrics.json`, with checkpoints every epoch (and every few minutes inside one) and exact resume
+"""The command line of a training run: arguments read into a configuration, the run trained, the outcome as an exit code
 
 Docs: https://drmm-nb.github.io/drmm_nb/cli.html.md"""
 
@@ -6,262 +6,22 @@ Docs: https://drmm-nb.github.io/drmm_nb/cli.html.md"""
 
 # %% ../nbs/06_cli.ipynb #99a0aa78
 from __future__ import annotations
-import json, math, os, platform, random, sys, time, warnings
+import os, sys, json, warnings
 from pathlib import Path
 warnings.filterwarnings('ignore', message=r'.*torch\.jit\.script.*', category=FutureWarning)  # raised by an import in fastai's stack
-import numpy as np
 import torch
-from fastai.basics import *
-from .data import load_dataset, drmm_dataloaders
 from .options import RunConfig, build_parser, config_from_args, resolve, flat_config
-from .learner import drmm_learner, show_reconstructions, TrainingDiverged, unwrap_model
-from .distributed import DistRun, world_info, replicas_identical
-from .machine import machine_facts, portable_mode
+from .run import train_config
+from .learner import TrainingDiverged
+from .distributed import world_info
 
 # %% auto #0
-__all__ = ['atomic_save', 'versions', 'RunLogger', 'MidEpochCheckpoint', 'ResumeMidEpoch', 'ProgressLines', 'check_out_dir',
-           'plain_progress', 'check_writable', 'pick_device', 'train', 'train_config', 'main', 'compare_runs']
+__all__ = ['train', 'main', 'compare_runs']
 
-# %% ../nbs/06_cli.ipynb #e946deaa
-def atomic_save(obj, path:Path, as_json:bool=False):
-    "Write `obj` to `path` via a temporary file and an atomic rename."
-    path = Path(path); tmp = path.with_name(path.name + '.tmp')
-    if as_json: tmp.write_text(json.dumps(obj, indent=1))
-    else: torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-def versions()->dict:
-    "Versions of the libraries a result depends on."
-    import fastai, numpy, drmm_nb
-    return dict(python=platform.python_version(), torch=torch.__version__, fastai=fastai.__version__,
-                numpy=numpy.__version__, drmm_nb=drmm_nb.__version__, platform=platform.platform())
-
-def _finite(v)->float|None:
-    "A table value as a float, or None where it is not finite (standard JSON has no NaN)."
-    v = float(v)
-    return v if math.isfinite(v) else None
-
-class RunLogger(Callback):
-    "After every epoch: append the epoch's row, save the checkpoint, rewrite `metrics.json` (order after `Recorder`)."
-    order = Recorder.order + 1
-    def __init__(self, out:Path, record:dict, start_epoch:int=0, elapsed:float=0.):
-        store_attr()
-    def before_fit(self): self.t0 = time.time()
-    def elapsed_s(self)->float: return self.elapsed + time.time() - self.t0
-    def after_epoch(self):
-        if self.epoch < self.start_epoch: return  # skipped while resuming
-        names = list(self.recorder.metric_names)[1:-1]
-        row = dict(epoch=self.epoch, **{k: _finite(v) for k, v in zip(names, self.recorder.final_record)})
-        row['train_loss_smooth'] = row['train_loss']  # fastai's running average, restarted by a resume
-        row['train_loss'] = self.learn.drmm.total.value  # the exact epoch mean of the objective
-        row['lr'] = float(self.recorder.lrs[-1]) if self.recorder.lrs else None
-        row['elapsed_s'] = self.elapsed_s()
-        diag = getattr(self.learn, 'render_diagnostics', None)
-        if diag is not None and diag.epoch_stats is not None: row['diag'] = diag.epoch_stats
-        self.record['epochs'].append(row)
-        self.record['wall_time_s'] = row['elapsed_s']
-        self.save()
-        atomic_save(self.record, self.out/'metrics.json', as_json=True)
-    def save(self, **mid):
-        "Write checkpoint.pt: after a whole epoch, or (`mid`: the batches done and the running means) inside one."
-        ckpt = dict(model=unwrap_model(self.learn.model).state_dict(), opt=self.learn.opt.state_dict(), epoch=self.epoch,
-                    record=self.record, rng=dict(torch=torch.get_rng_state(), numpy=np.random.get_state(), python=random.getstate()),
-                    elapsed_s=self.elapsed_s(), **mid)
-        atomic_save(ckpt, self.out/'checkpoint.pt')
-
-def _running_means(learn)->dict:
-    "What an epoch has summed so far: the loss terms' totals and the rendering diagnostics' sums (for a mid-epoch checkpoint)."
-    d, rd = learn.drmm, getattr(learn, 'render_diagnostics', None)
-    return dict(terms={t.term: (t.total, t.count) for t in [*d.terms.values(), d.total]},
-                diag=None if rd is None else (dict(rd.acc), rd.n))
-
-class MidEpochCheckpoint(Callback):
-    "A checkpoint inside an epoch every `minutes` of training, so that an interruption loses at most that much work."
-    order = RunLogger.order + 1
-    def __init__(self, logger:RunLogger, minutes:float=10.): store_attr()
-    def before_fit(self): self.last = time.time()
-    def after_epoch(self): self.last = time.time()  # the epoch's own checkpoint was just written
-    def after_batch(self):
-        if not self.training or not self.minutes or time.time() - self.last < 60 * self.minutes: return
-        if self.iter + 1 >= self.n_iter: return  # the end-of-epoch checkpoint follows
-        self.logger.save(iter=self.iter + 1, means=_running_means(self.learn))
-        self.last = time.time()
-
-class ResumeMidEpoch(Callback):
-    "Continue epoch `at_epoch` after its first `skip` batches exactly as an uninterrupted run would: same batches, schedule and means."
-    def __init__(self, at_epoch:int, skip:int, means:dict): store_attr()
-    def before_epoch(self):  # (fastai looks `all_batches` up before `before_train`: replace it here)
-        if self.epoch != self.at_epoch or not self.skip: return
-        learn, k, means = self.learn, self.skip, self.means
-        def all_batches():
-            if not learn.training: return type(learn).all_batches(learn)  # validation: every batch
-            d, rd = learn.drmm, getattr(learn, 'render_diagnostics', None)  # the means `before_train` just reset
-            for t in [*d.terms.values(), d.total]: t.total, t.count = means['terms'][t.term]
-            if rd is not None and means['diag'] is not None: rd.acc, rd.n = dict(means['diag'][0]), means['diag'][1]
-            learn.n_iter = len(learn.dl)
-            for _ in range(k):  # the schedule's position, advanced as `TrainEvalCallback` does after each batch
-                learn.pct_train += 1. / (learn.n_iter * learn.n_epoch); learn.train_iter += 1
-            for i, b in enumerate(learn.dl):  # the epoch's order depends on (seed, epoch) only: skipping draws nothing
-                if i >= k: learn.one_batch(i, b)
-        learn.all_batches = all_batches
-    def after_train(self):
-        if 'all_batches' in vars(self.learn): del self.learn.all_batches
-
-class ProgressLines(Callback):
-    "For log files: a plain line every `seconds` of training (epoch numbered as the table numbers it, batch, loss, the epoch's estimated end)."
-    order = Recorder.order + 2
-    def __init__(self, seconds:float=60.): store_attr()
-    def before_fit(self): self.last = time.time()
-    def before_train(self): self.t_epoch, self.seen = time.time(), 0
-    def after_batch(self):
-        if not self.training: return
-        self.seen += 1
-        if not self.seconds or time.time() - self.last < self.seconds: return
-        now, done = time.time(), self.iter + 1
-        rate = (now - self.t_epoch) / self.seen
-        left = (self.n_iter - done) * rate
-        eta = f"{left:.0f} s" if left < 90 else f"{left / 60:.1f} min"
-        print(f"epoch {self.epoch} (of 0..{self.n_epoch - 1})  batch {done}/{self.n_iter}  loss {float(self.smooth_loss):.4f}  "
-              f"epoch ends in ~{eta}", flush=True)
-        self.last = now
-
-
-# %% ../nbs/06_cli.ipynb #bc2c1487
-def check_out_dir(out:Path, resume:bool, overwrite:bool)->str:
-    "'fresh', 'resume' or 'overwrite' for output directory `out`; `FileExistsError` when it would lose a run."
-    m, ck = out/'metrics.json', out/'checkpoint.pt'
-    finished = m.exists() and json.loads(m.read_text()).get('status') == 'finished'
-    if finished and not overwrite:
-        raise FileExistsError(f"{out} already holds a finished run ({m}). Choose another --out, or pass --overwrite to replace it.")
-    if finished: return 'overwrite'
-    if ck.exists() and not resume:
-        raise FileExistsError(f"{out} holds an unfinished run ({ck}). Pass --resume to continue it, or choose another --out.")
-    return 'resume' if ck.exists() and resume else 'fresh'
-
-def plain_progress(learn:Learner):
-    "Replace fastai's progress bars (made for terminals and notebooks) by one printed line per epoch, for log files."
-    if hasattr(learn, 'progress'): learn.remove_cb(learn.progress)
-    def log(row):
-        names = list(learn.recorder.metric_names)
-        if len(row) < len(names): return  # an epoch skipped while resuming
-        if not getattr(log, 'header', False):
-            print('  '.join(f'{n:>10}' for n in names), flush=True); log.header = True
-        print('  '.join(f'{v:>10.5f}' if isinstance(v, float) else f'{str(v):>10}' for v in row), flush=True)
-    learn.logger = log
-
-def check_writable(out:Path):
-    "Create `out` and check that files can be written there, before any data is loaded (a `ValueError` if not)."
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out/'.write-test'; probe.write_text(''); probe.unlink()
-    except OSError as e:
-        raise ValueError(f"--out {out} cannot be written to ({e.strerror or e}): choose a folder you can write to.") from None
-
-def pick_device(name:str)->torch.device:
-    "The torch device for `--device`: 'auto' is CUDA when available, else the CPU; a `ValueError` for one that is not here."
-    if name == 'auto': return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    try: dev = torch.device(name)
-    except RuntimeError: raise ValueError(f"--device {name!r} is not a device name: use auto, cpu, cuda or cuda:N.") from None
-    if dev.type == 'cuda' and not torch.cuda.is_available():
-        raise ValueError(f"--device {name}: no CUDA GPU is available here; use --device cpu (or auto).")
-    if dev.type == 'cuda' and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise ValueError(f"--device {name}: there are {torch.cuda.device_count()} CUDA devices here (cuda:0 ..).")
-    return dev
-
+# %% ../nbs/06_cli.ipynb #6a0c1b11
 def train(argv:list|None=None)->dict:
     "Run `drmm-train` with command-line arguments `argv`; returns the `metrics.json` record."
     return train_config(config_from_args(build_parser().parse_args(argv)))
-
-def train_config(cfg:RunConfig)->dict:
-    "Train configuration `cfg` into the folder `cfg.run.out`; returns the `metrics.json` record."
-    if cfg.fit.portable: portable_mode()  # before anything computes: the kernels are chosen at the first use
-    if cfg.run.out is None: raise ValueError("No output folder: set --out (run.out), e.g. --out runs/first.")
-    dist = DistRun(cfg.run.device, cfg.run.dist_timeout, cfg.fit.sync_bn)  # one plain process unless started by torchrun
-    out = Path(cfg.run.out).expanduser()
-    mode = dist.from_rank0(check_out_dir, out, cfg.run.resume, cfg.run.overwrite)
-    new_dir = not out.exists()
-    dist.from_rank0(check_writable, out)
-    try: return _train(cfg, dist, out, mode)
-    except BaseException:  # a refused or failed start leaves no empty folder behind (an interrupted run keeps its own)
-        if new_dir and dist.is_main and out.is_dir() and not any(out.iterdir()): out.rmdir()
-        raise
-
-def _train(cfg:RunConfig, dist, out:Path, mode:str)->dict:
-    run, data = cfg.run, cfg.data
-    device = dist.device if dist.enabled else pick_device(run.device)
-    size = None if not data.size else (data.size[0] if len(data.size) == 1 else tuple(data.size))
-    arrays = load_dataset(data.dataset, run.data_dir, download=run.download, accept_modified=data.accept_modified_data,
-                          size=size, valid_pct=data.valid_pct)
-    cfg = resolve(cfg, arrays.x_train.shape[1:], str(device))
-    fit = cfg.fit
-    set_seed(fit.seed)
-    dls = drmm_dataloaders(arrays, n_labeled=cfg.data.n_labeled, bs=fit.bs, seed=fit.seed, device=device,
-                           supervised_only=cfg.loss.supervised_only)
-    learn = drmm_learner(dls, preset=cfg.preset, model=cfg.model, loss=cfg.loss, diagnostics=run.diag_every,
-                         mixed_precision=True if fit.bf16 else None, channels_last=fit.channels_last, compile=fit.compile,
-                         opt_func=SGD if fit.opt == 'sgd' else Adam, path=out, model_dir='.')
-    if not sys.stdout.isatty(): plain_progress(learn)
-    record = dict(status='running', config=cfg.record(), labeled=dict(seed=fit.seed, n_labeled=dls.n_labeled,
-                  indices=[int(i) for i in dls.labeled_idxs]), epochs=[], device=str(device), versions=versions(),
-                  machine=machine_facts(),
-                  distributed=dist.describe(fit.bs))
-    start, elapsed, skip, means = 0, 0., 0, None
-    out.mkdir(parents=True, exist_ok=True)
-    if mode == 'resume':
-        ck = dist.load_checkpoint(out/'checkpoint.pt')
-        old, new = RunConfig.from_flat(flat_config(ck['record']['config'])).trained(), cfg.trained()  # options added later: defaults
-        if old != new:
-            diff = {k: (old.get(k), new.get(k)) for k in set(old) | set(new) if old.get(k) != new.get(k)}
-            raise ValueError(f"--resume with a different configuration than the run in {out}: {diff} (saved, given). "
-                             f"Resume with the same options, or choose another --out.")
-        dist.check_resume(ck['record'])
-        learn.model.load_state_dict(ck['model'])
-        learn.create_opt(); learn.opt.load_state_dict(ck['opt'])
-        torch.set_rng_state(ck['rng']['torch']); np.random.set_state(ck['rng']['numpy']); random.setstate(ck['rng']['python'])
-        record, start = dict(ck['record'], distributed=record['distributed']), ck['epoch'] + 1
-        elapsed = ck.get('elapsed_s', record.get('wall_time_s', 0.))
-        if 'iter' in ck: start, skip, means = ck['epoch'], ck['iter'], ck['means']  # a checkpoint inside epoch ck['epoch']
-        where = f"in epoch {start} after batch {skip}" if skip else f"after epoch {ck['epoch']} ({start}/{fit.epochs} done)"
-        if dist.is_main: print(f"Resuming {out} {where}.", flush=True)
-    elif mode == 'overwrite' and dist.is_main:
-        for f in ('metrics.json', 'checkpoint.pt', 'model.pkl', 'reconstructions.png'):
-            try: (out/f).unlink(missing_ok=True)
-            except OSError as e:
-                raise ValueError(f"--overwrite cannot replace {out/f} ({e.strerror or e}): make it writable, or choose "
-                                 f"another --out.") from None
-    elif run.resume and dist.is_main:
-        print(f"drmm-train: --resume: {out} holds no checkpoint yet, so the run starts from the beginning.", flush=True)
-    if start < fit.epochs:
-        dls.train.set_epoch(start)
-        logger = RunLogger(out, record, start_epoch=start, elapsed=elapsed)
-        cbs = [logger] if dist.is_main else []  # rank 0 alone writes checkpoint.pt and metrics.json
-        if dist.is_main and not dist.enabled and run.checkpoint_every: cbs.append(MidEpochCheckpoint(logger, run.checkpoint_every))
-        if dist.is_main and not sys.stdout.isatty() and run.progress_every: cbs.append(ProgressLines(run.progress_every))
-        if skip: cbs.append(ResumeMidEpoch(start, skip, means))
-        try:
-            with dist.context(learn):
-                if fit.schedule == 'paper': learn.fit_paper(fit.epochs, fit.lr, fit.lr_min, cbs=cbs, start_epoch=start)
-                else: learn.fit_one_cycle(fit.epochs, fit.lr, cbs=cbs, start_epoch=start)
-        except TrainingDiverged as e:
-            msg = str(e).split('\n')[-1].strip()  # without fastai's "Exception occured in ..." line
-            record = dict(logger.record, status='diverged', error=msg)
-            if dist.is_main: atomic_save(record, out/'metrics.json', as_json=True)
-            raise TrainingDiverged(f"{msg} The run is recorded as diverged in {out/'metrics.json'}.") from None
-        record = logger.record
-    if dist.enabled:
-        record['distributed']['replicas_identical'] = replicas_identical(learn.model)
-        if not dist.is_main: dist.close(); return record  # rank 0 alone tests, exports and writes
-    valid_loss, test_error = learn.validate(dl=dist.valid_dl(learn))[:2]
-    record['final'] = dict(test_error=float(test_error), test_loss=float(valid_loss), epochs=fit.epochs)
-    learn.export('model.pkl')
-    import matplotlib; matplotlib.use('Agg')
-    fig = show_reconstructions(learn, n=8); fig.savefig(out/'reconstructions.png', dpi=80); plt.close(fig)
-    record['status'] = 'finished'
-    atomic_save(record, out/'metrics.json', as_json=True)
-    print(f"{out}: test error {record['final']['test_error']:.4f} after {fit.epochs} epochs "
-          f"({record.get('wall_time_s', 0.):.0f} s)", flush=True)
-    dist.close()
-    return record
 
 def _peer_failure(e:BaseException)->bool:
     "Whether `e` is what a process of a distributed run sees when another one crashed, was killed or hangs."

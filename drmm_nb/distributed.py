@@ -17,7 +17,8 @@ from fastai.basics import *  # (brings the class `datetime`, not the module)
 from fastai.callback.progress import ProgressCallback
 from fastai.distributed import DistributedTrainer
 from .data import PlainDL, PairedDL
-from .learner import DRMMCallback, DivergenceGuard, TrainingDiverged, unwrap_model
+from .layers import unwrap_model
+from .learner import DRMMCallback, DivergenceGuard, TrainingDiverged
 
 # %% auto #0
 __all__ = ['world_info', 'rank_device', 'init_distributed', 'RankPairedDL', 'rank_dl', 'Rank0DL', 'revert_sync_batchnorm',

@@ -190,7 +190,7 @@ def run_grid(name:str, # a grid of `GRIDS` (or experiments/NAME.json)
              portable:bool=False, # train in the portable mode (`drmm_nb.machine.portable_mode`): alike on every CPU type
             )->list:
     "Run every unfinished run of grid `name`; return [(run name, 'done'|'skipped'|'not started')]."
-    from drmm_nb.cli import train_config
+    from drmm_nb.run import train_config
     from drmm_nb.learner import TrainingDiverged
     from drmm_nb.machine import portable_mode
     import contextlib, io

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 # %% auto #0
 __all__ = ['BORDER_MODES', 'UNPOOL_MODES', 'INIT_MODES', 'NN_LEVELS', 'BN_STATS', 'ARCHS', 'border_padding', 'Conv', 'MaxPool',
            'MeanPool', 'conv_tiny_spec', 'conv_small_spec', 'conv_large_spec', 'Switches', 'Latents', 'Templates',
-           'fast_cpu_format', 'DRMMLayer', 'DRMM', 'conv_tiny', 'conv_small', 'conv_large']
+           'fast_cpu_format', 'DRMMLayer', 'DRMM', 'conv_tiny', 'conv_small', 'conv_large', 'unwrap_model']
 
 # %% ../nbs/02_layers.ipynb #71136db8
 BORDER_MODES = ('full', 'half', 'valid')
@@ -369,3 +369,8 @@ def conv_large(n_in:int=3, n_classes:int=10, **kwargs)->DRMM:
     return DRMM(conv_large_spec(n_classes), n_in, n_classes, name='conv_large', **kwargs)
 
 ARCHS = {'conv_tiny': conv_tiny, 'conv_small': conv_small, 'conv_large': conv_large}
+
+# %% ../nbs/02_layers.ipynb #a909d424
+def unwrap_model(model:nn.Module)->nn.Module:
+    "The network inside a `DistributedDataParallel` or `DataParallel` wrapper; `model` itself otherwise."
+    return model.module if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)) else model

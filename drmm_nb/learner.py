@@ -16,17 +16,17 @@ from fastai.basics import *
 from fastai.callback.schedule import ParamScheduler, SchedExp
 from fastai.callback.fp16 import MixedPrecision, AMPMode
 import fastai.callback.hook  # noqa: `Learner.summary`
-from .layers import DRMM, ARCHS
+from .layers import DRMM, ARCHS, unwrap_model
+from .speed import CPUAutocast, ChannelsLastBatches, CompileStep
 from .losses import DRMMLosses, drmm_objective, class_weights
 from .options import (ModelOptions, LossOptions, PRESETS, PRESET_SOURCES, preset_options, presets_md, pick_arch,
                              resolved_model, resolved_loss)
 from .machine import machine_facts, same_numbers, fast_options, backfilled_facts
 
 # %% auto #0
-__all__ = ['OBJECTIVE_OPTIONS', 'DIAG_COLUMNS', 'REFERENCE_MACHINE', 'LossTerm', 'unwrap_model', 'DRMMCallback', 'DiagValue',
-           'RenderDiagnostics', 'TrainingDiverged', 'DivergenceGuard', 'reference_env', 'check_reproduces',
-           'error_rate', 'drmm_learner', 'CPUAutocast', 'ChannelsLast', 'CompileStep', 'reconstruct',
-           'show_reconstructions', 'show_class_templates']
+__all__ = ['OBJECTIVE_OPTIONS', 'DIAG_COLUMNS', 'REFERENCE_MACHINE', 'LossTerm', 'DRMMCallback', 'DiagValue', 'RenderDiagnostics',
+           'TrainingDiverged', 'DivergenceGuard', 'reference_env', 'check_reproduces', 'error_rate', 'drmm_learner',
+           'reconstruct', 'show_reconstructions', 'show_class_templates']
 
 # %% ../nbs/05_learner.ipynb #3d0f708c
 class LossTerm(Metric):
@@ -41,11 +41,6 @@ class LossTerm(Metric):
         return self.total / self.count if self.count and self.active else float('nan')
     @property
     def name(self): return self.term
-
-# %% ../nbs/05_learner.ipynb #a909d424
-def unwrap_model(model:nn.Module)->nn.Module:
-    "The network inside a `DistributedDataParallel` or `DataParallel` wrapper; `model` itself otherwise."
-    return model.module if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)) else model
 
 # %% ../nbs/05_learner.ipynb #a20b3d9e
 OBJECTIVE_OPTIONS = tuple(k for k in inspect.signature(drmm_objective).parameters
@@ -330,81 +325,12 @@ def drmm_learner(dls:DataLoaders, # from `drmm_nb.data.drmm_dataloaders`
     if mixed_precision and on_cuda:
         learn.to_bf16() if torch.cuda.is_bf16_supported() else learn.to_fp16()
     elif mixed_precision: learn.add_cb(CPUAutocast())  # fastai's `MixedPrecision` is CUDA-only
-    if channels_last: learn.add_cb(ChannelsLast())
+    if channels_last: learn.add_cb(ChannelsLastBatches())
     if compile: learn.add_cb(CompileStep())
     learn.arch, learn.supervised_only, learn.preset = mo.arch, lo.supervised_only, preset
     learn.options = dict(model=mo, loss=lo)  # every option resolved
     learn.drmm_options = {k: v for k, v in {**asdict(mo), **asdict(lo)}.items() if k in PRESET_SOURCES}  # those a preset sets
     return learn
-
-# %% ../nbs/05_learner.ipynb #b0f16c01
-class CPUAutocast(Callback):
-    "bf16 autocast on the CPU (fastai's `MixedPrecision` is CUDA-only): forward pass and objective in bfloat16 where torch allows it."
-    order = MixedPrecision.order  # `after_pred` after `DRMMCallback`'s, which computes the objective inside the region
-    def before_batch(self):
-        self.ac = torch.autocast('cpu', dtype=torch.bfloat16); self.ac.__enter__(); self.on = True
-    def after_pred(self):
-        if isinstance(self.pred, Tensor): self.learn.pred = self.pred.float()  # what `get_preds` returns, as MixedPrecision does
-    def _exit(self):
-        if getattr(self, 'on', False): self.ac.__exit__(None, None, None); self.on = False
-    def after_loss(self): self._exit()  # backward runs outside the region
-    def after_cancel_batch(self): self._exit()
-    def after_batch(self): self._exit()
-
-class ChannelsLast(Callback):
-    "The model and every batch in channels-last memory format (faster convolutions on some hardware; see `bench/step.py`)."
-    def before_fit(self): self.learn.model.to(memory_format=torch.channels_last)
-    def before_batch(self):
-        self.learn.xb = tuple(x.contiguous(memory_format=torch.channels_last) if isinstance(x, Tensor) and x.ndim == 4 else x
-                              for x in self.xb)
-
-class CompileStep(Callback):
-    "`torch.compile` the objective (top-down pass and losses) for the length of a `fit`; eager, saying why, if compiling fails."
-    order = 100  # `before_fit` after `ChannelsLast`'s and `MixedPrecision`'s: the trial step sees the format and precision of training
-    def __init__(self, **compile_kwargs): # `torch.compile` options
-        self.compile_kwargs, self.compiled, self.why, self.donated = compile_kwargs, False, None, None
-    def _autocast(self):
-        "The autocast region training runs the forward pass and the objective in (none without mixed precision)."
-        mp = first(c for c in self.learn.cbs if isinstance(c, MixedPrecision))
-        if mp is not None and getattr(mp, 'autocast', None) is not None: return mp.autocast
-        if any(isinstance(c, CPUAutocast) for c in self.learn.cbs): return torch.autocast('cpu', dtype=torch.bfloat16)
-        return contextlib.nullcontext()
-    def before_fit(self):
-        m, drmm = unwrap_model(self.learn.model), self.learn.drmm
-        self.compiled, self.why = False, None
-        # backward passes that keep their graph (`RenderDiagnostics` takes each term's gradient in turn) need this off
-        from torch._functorch import config as aot_config  # here: as a global it breaks pickling a notebook-defined callback
-        self.donated, aot_config.donated_buffer = aot_config.donated_buffer, False
-        if m is not self.learn.model:
-            self.why = 'the model is wrapped for distributed training'
-            warnings.warn(f"CompileStep: {self.why}; training runs eagerly."); return
-        # compile now, forward and backward, on one training batch, so that a failure ends here and not inside `fit`
-        state = {k: v.clone() for k, v in m.state_dict().items()}  # the trial step moves BatchNorm's running statistics
-        x, y = self.dls.train.one_batch()[:2]
-        if any(isinstance(c, ChannelsLast) for c in self.learn.cbs): x = x.contiguous(memory_format=torch.channels_last)
-        try:
-            drmm.objective = torch.compile(drmm_objective, **self.compile_kwargs)
-            m.return_latents = True
-            with self._autocast():
-                logits, latents = m(x)
-                loss = drmm.objective_of(logits, latents, x, y).total
-            loss.backward()
-            self.compiled = True
-        except Exception as e:
-            self.why = f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:300]}"
-            self._eager()
-            warnings.warn(f"CompileStep: torch.compile failed ({self.why}); training runs eagerly.")
-        finally:
-            m.return_latents = False
-            m.zero_grad(set_to_none=True)
-            m.load_state_dict(state)
-    def _eager(self): self.learn.drmm.objective = drmm_objective
-    def after_fit(self):
-        self._eager()  # the learner pickles again (`export`)
-        if self.donated is not None:
-            from torch._functorch import config as aot_config
-            aot_config.donated_buffer, self.donated = self.donated, None
-    after_cancel_fit = after_fit
 
 # %% ../nbs/05_learner.ipynb #a466c41f
 @patch

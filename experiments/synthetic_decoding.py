@@ -1,6 +1,6 @@
 """Table 5 and Figure 4 (Sec. 5.4): DRMM vs. the plain network on the rendered set, and the linear decoding of nuisance variables.
 
-Trains four runs with `drmm_nb.cli.train` (the `drmm-train` CLI), one at a time:
+Trains four runs with `drmm_nb.cli.train` (the `drmm-train` command line), one at a time:
 DRMM semi-supervised and the same architecture supervised-only (`--supervised-only`), each at two N_L,
 into `runs/synthetic/<run>/` (git-ignored), copies each `metrics.json` to `results/synthetic/<run>/metrics.json`,
 then decodes slant, tilt, x, y and depth from every layer of every run (10 principal components, 10 equal-frequency

@@ -112,12 +112,12 @@ def test_metrics_json_schema(reference):
     (['--n-labeled', '100000'], 'larger than the training set'),
     (['--dataset', 'mnist', '--data-dir', '/nonexistent'], '/nonexistent'),
     (['--arch', 'conv_large'], 'conv_large cannot take 8x8'),
-    (['--epochs', '0'], '--epochs must be at least 1'),
-    (['--leak', '-1'], '--leak is a negative slope in [0, 1)'),
+    (['--epochs', '0'], 'epochs=0 (--epochs): at least 1'),
+    (['--leak', '-1'], 'leak=-1.0 (--leak): a negative slope in [0, 1)'),
     (['--preset', 'theano'], "invalid choice: 'theano'"),
-    (['--portable', '--bf16'], 'does not go with --bf16'),
+    (['--portable', '--bf16'], 'does not go with bf16'),
     (['--bn', 'split'], "invalid choice: 'split'"),
-    (['--checkpoint-every', '-1'], '--checkpoint-every must be >= 0'),
+    (['--checkpoint-every', '-1'], 'checkpoint_every=-1.0 (--checkpoint-every): minutes, >= 0'),
 ])
 def test_bad_input_is_refused_before_training(tmp_path, args, message):
     out = tmp_path/'run'
@@ -232,18 +232,18 @@ def test_own_folder_trains_beats_supervised_and_predicts(tmp_path):
 
 def test_refused_runs_leave_no_folder(tmp_path):
     "Bad input: exit 2, one line naming the problem, and no empty --out folder left behind."
-    cases = [(['--dataset', 'digits', '--epochs', '-1'], '--epochs must be at least 1'),
-             (['--dataset', 'folder'], '--dataset folder needs --data-dir'),
+    cases = [(['--dataset', 'digits', '--epochs', '-1'], 'epochs=-1 (--epochs): at least 1'),
+             (['--dataset', 'folder'], "dataset 'folder' needs data_dir (--data-dir)"),
              (['--dataset', 'folder', '--data-dir', str(tmp_path/'nowhere')], 'is not a folder'),
              (['--dataset', 'folder', '--data-dir', str(tmp_path)], 'has no train/ folder'),
-             (['--dataset', 'digits', '--size', '8'], '--size and --valid-pct apply to --dataset folder')]
+             (['--dataset', 'digits', '--size', '8'], "size and valid_pct apply to dataset 'folder'")]
     for i, (args, msg) in enumerate(cases):
         out = tmp_path/f'out{i}'
         r = run(args + ['--device', 'cpu', '--out', str(out)])
         assert r.returncode == 2 and msg in r.stderr and 'Traceback' not in r.stderr, (args, r.stderr)
         assert not out.exists(), args
     r = run(['--dataset', 'digits', '--out', ''])
-    assert r.returncode == 2 and '--out is empty' in r.stderr, r.stderr
+    assert r.returncode == 2 and 'out is empty' in r.stderr, r.stderr
 
 
 def test_overwrite_that_cannot_delete_says_so(tmp_path, monkeypatch):
