@@ -23,7 +23,7 @@ if [ "$DRY" = 1 ]; then
     PY=${PY:-.venv/bin/python}; NBDEV_TEST=.venv/bin/nbdev-test; DEV=cpu; FLAGS=()  # no CUDA here: default cells
     BENCH=(--quick --bs 10 --no-memory); GRID_BUDGET=20; GRID_TIMEOUT=240
     TINY=$(mktemp -d)
-    $PY -c "from drmm_nb.experiments import write_tiny_datasets as w; w('$TINY', n_train=40, n_test=20)"
+    $PY -c "from drmm_nb.testing import write_tiny_datasets as w; w('$TINY', n_train=40, n_test=20)"
     GRID=(--data-dir "$TINY/mnist" --set n_labeled=20 --set bs=20 --set epochs=1 --only 'fashion_mnist-nl100-*-s0')
 else
     gpu_install || exit 1

@@ -7,7 +7,7 @@ Each emulation is a set of environment variables that the libraries honour at ru
 (`ATEN_CPU_CAPABILITY`), oneDNN's highest instruction set (`ONEDNN_MAX_CPU_ISA`), MKL's code branch (`MKL_CBWR`).
 'native' sets none. Every emulation re-runs the same committed runs (`drmm-experiments verify`'s fixed sample) in a
 process of its own, two at a time; the JSON keeps every value (committed, and now under each emulation) so that the
-tolerance of `verify`'s cross-machine mode can be checked against them (08_experiments does).
+tolerance of `verify`'s cross-machine mode can be checked against them (08c_results does).
 """
 from __future__ import annotations
 import argparse, json, os, subprocess, sys, time

@@ -1,4 +1,4 @@
-"""Image sources as uint8 arrays, the balanced labeled subset (Sec. 5.1), and the half-labeled, half-unlabeled training batches of Appendix A as fastai `DataLoaders`
+"""The data set by name, the balanced labeled subset (Sec. 5.1), and the half-labeled, half-unlabeled training batches of Appendix A as fastai `DataLoaders`
 
 Docs: https://drmm-nb.github.io/drmm_nb/data.html.md"""
 
@@ -6,9 +6,7 @@ Docs: https://drmm-nb.github.io/drmm_nb/data.html.md"""
 
 # %% ../nbs/04_data.ipynb #4b220ef0
 from __future__ import annotations
-import gzip, hashlib, os, pickle, struct, warnings, zlib
 from pathlib import Path
-from typing import NamedTuple
 import numpy as np
 import torch
 from torch import Tensor
@@ -24,371 +22,18 @@ import fastai.interpret  # noqa: its generic `plot_top_losses` first: plum prefe
 from fastcore.foundation import L
 from fasttransform import Pipeline
 from contextlib import contextmanager
-from PIL import Image, UnidentifiedImageError
+from .images import ImageArrays, from_arrays, check_arrays, image_array, _as_numpy, _check_images, _is_pil, _to_uint8
+from .datasets import (load_digits, load_mnist, load_fashion_mnist, load_svhn, load_cifar10, default_data_dir,
+                              FASHION_MNIST_DIR, MNIST_FILES, PUBLISHED_MD5, _find)
+from .synthetic import load_synthetic, SYNTHETIC_SIZES
+from .folders import load_folder
 
 # %% auto #0
-__all__ = ['GREY_MODES', 'DIGIT_CLASSES', 'FASHION_MNIST_DIR', 'MNIST_FILES', 'FASHION_CLASSES', 'PUBLISHED_COUNTS',
-           'PUBLISHED_MD5', 'CIFAR_FILES', 'DATASETS', 'SYNTHETIC_SIZES', 'ImageArrays', 'check_arrays', 'from_arrays',
-           'pil_array', 'image_array', 'load_digits', 'read_idx', 'default_data_dir', 'load_mnist',
-           'load_fashion_mnist', 'load_svhn', 'load_cifar10', 'load_synthetic', 'load_dataset', 'labeled_subset',
-           'ImageTensors', 'channel_stats', 'PlainDL', 'DRMMImage', 'PairedDL', 'DRMMDataLoaders', 'drmm_dataloaders']
-
-# %% ../nbs/04_data.ipynb #0fc60f5e
-class ImageArrays(NamedTuple):
-    "A data set as numpy arrays: uint8 images (N, C, H, W), int64 labels (N,) (-1: an unlabeled training image) and the class names."
-    x_train:np.ndarray # uint8 (N_train, C, H, W): labeled and unlabeled training images
-    y_train:np.ndarray # int64 (N_train,), class indices, -1 where an image has no label
-    x_test:np.ndarray # uint8 (N_test, C, H, W)
-    y_test:np.ndarray # int64 (N_test,)
-    classes:list # class names: label `i` is `classes[i]`
-    def __repr__(self):
-        n_u = int((self.y_train < 0).sum())
-        unl = f" of which {n_u} unlabeled" if n_u else ""
-        return (f"ImageArrays(train {tuple(self.x_train.shape)}{unl}, test {tuple(self.x_test.shape)}, "
-                f"{len(self.classes)} classes {self.classes})")
-
-# %% ../nbs/04_data.ipynb #ba4946bb
-def _as_numpy(a)->np.ndarray:
-    "`a` (numpy array, torch tensor or nested list) as a numpy array on the CPU."
-    return a.detach().cpu().numpy() if isinstance(a, Tensor) else np.asarray(a)
-
-def _check_images(x:np.ndarray, name:str):
-    "Raise a `ValueError` unless `x` is (N, H, W) or (N, C, H, W) images, uint8 or float in [0, 1]."
-    if x.ndim not in (3, 4):
-        raise ValueError(f"{name} has shape {x.shape}: images must be (N, H, W) or (N, C, H, W); reshape flat or "
-                         f"single images first, e.g. x.reshape(-1, 1, 28, 28).")
-    if x.ndim == 4 and x.shape[1] not in (1, 3) and x.shape[-1] in (1, 3):
-        raise ValueError(f"{name} has shape {x.shape}, which looks channels-last (N, H, W, C): transpose it to "
-                         f"(N, C, H, W) with x.transpose(0, 3, 1, 2) (torch: x.permute(0, 3, 1, 2)).")
-    if len(x) == 0: raise ValueError(f"{name} holds no images: pass at least one.")
-    if x.dtype == np.uint8: return
-    if np.issubdtype(x.dtype, np.floating):
-        n_nan, n_inf = int(np.isnan(x).sum()), int(np.isinf(x).sum())
-        if n_nan or n_inf:
-            raise ValueError(f"{name} has {n_nan} NaN and {n_inf} infinite pixel values: fix or drop those images "
-                             f"first (np.isfinite(x) marks the good pixels).")
-        lo, hi = float(x.min()), float(x.max())
-        if lo < 0 or hi > 1:
-            raise ValueError(f"{name} is {x.dtype} with values in [{lo:g}, {hi:g}]: float images must lie in [0, 1]; "
-                             f"pass uint8 images (0..255) or scale them to [0, 1] (e.g. x / 255).")
-        return
-    if np.issubdtype(x.dtype, np.integer):
-        lo, hi = int(x.min()), int(x.max())
-        if lo < 0 or hi > 255:
-            raise ValueError(f"{name} is {x.dtype} with values in [{lo}, {hi}]: integer images must lie in 0..255; "
-                             f"pass uint8 images or floats in [0, 1].")
-        return
-    raise ValueError(f"{name} has dtype {x.dtype}: images must be uint8 (0..255) or float in [0, 1].")
-
-def _img_shape(x:np.ndarray)->tuple: return tuple(x.shape[1:]) if x.ndim == 4 else (1, *x.shape[1:])
-
-# %% ../nbs/04_data.ipynb #a0aa133f
-def check_arrays(x_train, # training images: uint8, or float in [0, 1]; (N, H, W) or (N, C, H, W)
-                 y_train, # training labels: integer class indices (N,); -1 marks an unlabeled image
-                 x_test, # test images, like `x_train`
-                 y_test, # test labels, like `y_train`
-                 classes=None, # class names; default: labels must be >= 0
-                ):
-    "Raise a `ValueError` that names the problem and its fix unless the arrays make a data set."
-    xs = {'x_train': _as_numpy(x_train), 'x_test': _as_numpy(x_test)}
-    ys = {'y_train': _as_numpy(y_train), 'y_test': _as_numpy(y_test)}
-    for xn, x in xs.items(): _check_images(x, xn)
-    for (xn, x), (yn, y) in zip(xs.items(), ys.items()):
-        if y.ndim != 1:
-            raise ValueError(f"{yn} has shape {y.shape}: labels must be 1-D (N,); flatten them with y.ravel() "
-                             f"(or y.argmax(1) for one-hot labels).")
-        if not np.issubdtype(y.dtype, np.integer):
-            raise ValueError(f"{yn} has dtype {y.dtype}: labels must be integer class indices; "
-                             f"convert them with y.astype('int64').")
-        if len(y) != len(x):
-            raise ValueError(f"{xn} has {len(x)} images but {yn} has {len(y)} labels: they must match one to one.")
-    if not (ys['y_train'] >= 0).any():
-        raise ValueError("y_train has no labeled image (every label is -1): semi-supervised training needs at least one "
-                         "labeled image per class; label a few and mark the rest -1.")
-    if (ys['y_test'] == -1).any():
-        raise ValueError(f"y_test has {int((ys['y_test'] == -1).sum())} unlabeled images (-1): the test set measures the "
-                         f"error, so every test image needs its label; move unlabeled images into the training set.")
-    n_classes = len(classes) if classes is not None else int(max(y.max() for y in ys.values())) + 1
-    for yn, y in ys.items():
-        bad = ((y < -1) if yn == 'y_train' else (y < 0)) | (y >= n_classes)
-        if bad.any():
-            unl = " (or -1 for an unlabeled training image)" if yn == 'y_train' else ""
-            raise ValueError(f"{yn} has {int(bad.sum())} labels outside [0, {n_classes}) (e.g. {y[bad][0]}): labels "
-                             f"must be class indices 0..{n_classes-1}{unl}; remap them with "
-                             f"np.unique(y, return_inverse=True), or pass `classes` naming every class.")
-    if _img_shape(xs['x_train']) != _img_shape(xs['x_test']):
-        raise ValueError(f"x_train images are {_img_shape(xs['x_train'])} but x_test images are "
-                         f"{_img_shape(xs['x_test'])} (C, H, W): both must have the same shape.")
-
-# %% ../nbs/04_data.ipynb #5cedcd11
-def _to_uint8(x:np.ndarray)->np.ndarray:
-    "Checked images as contiguous uint8 (N, C, H, W): floats in [0, 1] are scaled to 0..255 and rounded."
-    if x.ndim == 3: x = x[:, None]
-    if np.issubdtype(x.dtype, np.floating): x = np.round(x * 255)
-    return np.ascontiguousarray(x.astype(np.uint8, copy=False))
-
-def from_arrays(x_train, # training images: uint8, or float in [0, 1]; (N, H, W) or (N, C, H, W); numpy or torch
-                y_train, # training labels: integer class indices (N,); -1 marks an unlabeled image
-                x_test, # test images, like `x_train`
-                y_test, # test labels (all labeled)
-                classes=None, # class names; default: '0', '1', ... up to the largest label
-                x_unlabeled=None, # more training images without labels, like `x_train`
-               )->ImageArrays:
-    "An `ImageArrays` from user arrays or tensors, checked by `check_arrays`; `x_unlabeled` joins the training images with label -1."
-    x_train, y_train, x_test, y_test = map(_as_numpy, (x_train, y_train, x_test, y_test))
-    if x_unlabeled is not None:
-        xu = _as_numpy(x_unlabeled)
-        _check_images(xu, 'x_unlabeled'); _check_images(x_train, 'x_train')
-        if _img_shape(xu) != _img_shape(x_train):
-            raise ValueError(f"x_unlabeled images are {_img_shape(xu)} but x_train images are {_img_shape(x_train)} "
-                             f"(C, H, W): both must have the same shape.")
-        x_train = np.concatenate([_to_uint8(x_train), _to_uint8(xu)])
-        y_train = np.concatenate([y_train.astype(np.int64), np.full(len(xu), -1, np.int64)])
-    check_arrays(x_train, y_train, x_test, y_test, classes)
-    if classes is None: classes = [str(i) for i in range(int(max(y_train.max(), y_test.max())) + 1)]
-    return ImageArrays(_to_uint8(x_train), y_train.astype(np.int64), _to_uint8(x_test), y_test.astype(np.int64),
-                       list(classes))
-
-# %% ../nbs/04_data.ipynb #59166255
-GREY_MODES = ('1', 'L', 'LA', 'La', 'I;16', 'I;16L', 'I;16B', 'I;16N')  # PIL modes of grey images (8 and 16 bits)
-
-def _is_pil(o)->bool: return isinstance(o, Image.Image)
-
-def pil_array(im:Image.Image, # any PIL image (fastai's `PILImage` too)
-              channels:int, # 1: grey ('L'), 3: colour ('RGB')
-              size:tuple|None=None, # (H, W) to resize to (bilinear); None: as it is
-             )->np.ndarray:
-    "A PIL image as uint8 (C, H, W), converted to `channels` and resized to `size`."
-    if channels not in (1, 3): raise ValueError(f"channels={channels}: images here are grey (1) or RGB (3).")
-    if im.mode.startswith('I;16'): im = Image.fromarray(np.round(np.asarray(im, np.float64) / 257).astype(np.uint8))  # 16-bit grey
-    im = im.convert('L' if channels == 1 else 'RGB')
-    if size is not None and im.size != (size[1], size[0]): im = im.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-    a = np.asarray(im)
-    return a[None].copy() if channels == 1 else a.transpose(2, 0, 1).copy()
-
-def image_array(o, # a path, a PIL image, or one image as an array: (H, W), (C, H, W) or (H, W, C)
-                channels:int, # the model's: 1 (grey) or 3 (RGB)
-                height:int|None=None, # files and PIL images are resized to height x width
-                width:int|None=None,
-               )->np.ndarray:
-    "One image as uint8 (C, H, W): files and PIL images converted and resized; arrays checked (channels-last ones transposed)."
-    size = None if height is None else (height, width)
-    if isinstance(o, (str, Path)):
-        p = Path(o).expanduser()
-        if not p.is_file(): raise FileNotFoundError(f"{p}: no such image file.")
-        try:
-            with Image.open(p) as im: return pil_array(im, channels, size)
-        except (UnidentifiedImageError, OSError) as e:
-            raise ValueError(f"{p} cannot be read as an image ({e}); pass a file PIL can open (PNG, JPEG, ...).") from None
-    if _is_pil(o): return pil_array(o, channels, size)
-    a = _as_numpy(o)
-    if a.ndim == 2: a = a[None]
-    elif a.ndim == 3 and a.shape[0] not in (1, 3) and a.shape[-1] in (1, 3): a = a.transpose(2, 0, 1)  # (H, W, C)
-    if a.ndim != 3: raise ValueError(f"An image of shape {a.shape}: one image is (H, W), (C, H, W) or (H, W, C).")
-    _check_images(a[None], 'the image')
-    return _to_uint8(a[None])[0]
-
-# %% ../nbs/04_data.ipynb #1bbb7f74
-DIGIT_CLASSES = [str(i) for i in range(10)]
-
-def load_digits(test_size:float=0.25, # fraction of the 1,797 images held out for testing
-                seed:int=0, # `random_state` of the stratified split
-               )->ImageArrays:
-    "scikit-learn's bundled 8x8 digits scaled to 0..255, split 75/25 stratified by class with a fixed seed."
-    from sklearn.datasets import load_digits as sk_load_digits
-    from sklearn.model_selection import train_test_split
-    d = sk_load_digits()
-    x, y = np.round(d.images * (255 / 16)).astype(np.uint8)[:, None], d.target.astype(np.int64)
-    i_train, i_test = train_test_split(np.arange(len(x)), test_size=test_size, stratify=y, random_state=seed)
-    return ImageArrays(x[i_train], y[i_train], x[i_test], y[i_test], DIGIT_CLASSES)
-
-# %% ../nbs/04_data.ipynb #e42edb01
-_IDX_DTYPES = {0x08: np.dtype('u1'), 0x09: np.dtype('i1'), 0x0B: np.dtype('>i2'), 0x0C: np.dtype('>i4'),
-               0x0D: np.dtype('>f4'), 0x0E: np.dtype('>f8')}
-
-def _idx_bytes(path:Path)->bytes:
-    "The uncompressed bytes of an IDX file, gzipped (`.gz`) or not."
-    raw = path.read_bytes()
-    if path.suffix == '.gz':
-        try: raw = gzip.decompress(raw)
-        except (EOFError, OSError, zlib.error) as e:
-            raise ValueError(f"{path} is a truncated or corrupt gzip file ({e}): delete it and get it again.") from e
-    return raw
-
-def read_idx(path, # an IDX file, gzipped or not
-             raw:bytes|None=None, # its uncompressed bytes, if already read
-            )->np.ndarray:
-    "Read an IDX file (MNIST's format), gzipped (`.gz`) or not, checking its size against its header."
-    path = Path(path)
-    if raw is None: raw = _idx_bytes(path)
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
-        raise ValueError(f"{path} is not an IDX file: it starts with bytes {raw[:4].hex(' ')}, not 00 00, a type "
-                         f"code and the number of dimensions.")
-    dtype, ndim = _IDX_DTYPES[raw[2]], raw[3]
-    start = 4 + 4 * ndim
-    if len(raw) < start: raise ValueError(f"{path} is truncated inside its header: delete it and get it again.")
-    dims = struct.unpack(f'>{ndim}I', raw[4:start])
-    n_bytes = int(np.prod(dims)) * dtype.itemsize
-    if len(raw) - start != n_bytes:
-        raise ValueError(f"{path} is truncated or damaged: its header promises {' x '.join(map(str, dims))} "
-                         f"{dtype.name} values ({n_bytes} bytes) but it holds {len(raw) - start} bytes of data; "
-                         f"delete it and get it again.")
-    return np.frombuffer(raw, dtype, offset=start).reshape(dims).astype(dtype.newbyteorder('='))
-
-# %% ../nbs/04_data.ipynb #f3413b81
-FASHION_MNIST_DIR = Path('/usr/share/datasets/fashion-mnist') # Debian's `dataset-fashion-mnist` installs here
-MNIST_FILES = ('train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte')
-FASHION_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag',
-                   'Ankle boot']
-_SOURCES = {  # name: (title, home page)
-    'mnist': ('MNIST', 'http://yann.lecun.com/exdb/mnist/'),
-    'fashion_mnist': ('Fashion-MNIST', 'https://github.com/zalandoresearch/fashion-mnist'),
-    'svhn': ('SVHN', 'http://ufldl.stanford.edu/housenumbers/'),
-    'cifar10': ('CIFAR-10', 'https://www.cs.toronto.edu/~kriz/cifar.html')}
-
-def default_data_dir()->Path:
-    "Where data sets are looked for and downloaded to: `$DRMM_NB_DATA`, else `~/.cache/drmm_nb/data`."
-    return Path(os.environ.get('DRMM_NB_DATA', '~/.cache/drmm_nb/data')).expanduser()
-
-def _find(data_dir:Path, subdirs:tuple, names:tuple, gz:bool=False)->list|None:
-    "Paths of all `names` (or `name.gz` when `gz`) in the first of `data_dir` and its `subdirs` that holds them all."
-    for d in [data_dir, *(data_dir/s for s in subdirs)]:
-        paths = [next((p for p in (d/n, d/f'{n}.gz')[:1 + gz] if p.is_file()), None) for n in names]
-        if all(paths): return paths
-    return None
-
-def _not_found(name:str, data_dir:Path, expected:list, subdirs:tuple)->FileNotFoundError:
-    "The error for a data set whose files are missing: where we looked, what we expected, how to get them."
-    title, home = _SOURCES[name]
-    how = (f"download them with load_dataset({name!r}, {str(data_dir)!r}, download=True) or `drmm-train "
-           f"--download` (torchvision fetches them; needs the network)")
-    if name == 'fashion_mnist':
-        how = (f"install them with `sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu; they land in "
-               f"{FASHION_MNIST_DIR}), or {how}")
-    return FileNotFoundError(f"{title} not found in {data_dir} (nor in its subfolders {', '.join(subdirs)}): expected "
-                             f"the files {', '.join(expected)}. Get them: {how}. Home page: {home}")
-
-PUBLISHED_COUNTS = {  # images per class in the published train and test splits
-    'mnist': ((5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949), (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009)),
-    'fashion_mnist': ((6000,) * 10, (1000,) * 10)}
-
-# md5 of each file's *uncompressed* content, in `MNIST_FILES` order; a gzip file's own md5 changes when it is
-# recompressed (Debian's Fashion-MNIST files are), its content does not. MNIST: the files whose .gz md5s are the
-# published ones (../shared/data/mnist/MD5SUMS, torchvision's); Fashion-MNIST: Debian's `dataset-fashion-mnist`.
-PUBLISHED_MD5 = {
-    'mnist': ('6bbc9ace898e44ae57da46a324031adb', 'a25bea736e30d166cdddb491f175f624',
-              '2646ac647ad5339dbf082846283269ea', '27ae3e4e09519cfbb04c329615203637'),
-    'fashion_mnist': ('f4a8712d7a061bf5bd6d2ca38dc4d50a', '9018921c3c673c538a1fc5bad174d6f9',
-                      '8181f5470baa50b63fa0f6fddb340f0a', '15d484375f8d13e6eb1aabb0c3f46965')}
-
-def _check_published(name:str, arrays:ImageArrays, md5s:list, paths:list, data_dir:Path, accept_modified:bool):
-    "Refuse the other data set's files; refuse a full-size copy that differs from the published files unless accepted."
-    counts = tuple(tuple(np.bincount(y, minlength=10).tolist()) for y in (arrays.y_train, arrays.y_test))
-    other = {'mnist': 'fashion_mnist', 'fashion_mnist': 'mnist'}[name]
-    title = lambda n: _SOURCES[n][0]
-    if counts == PUBLISHED_COUNTS[other]:  # (the other set's published files have its class counts too)
-        raise ValueError(f"{data_dir} holds {title(other)}, not {title(name)}: its class counts are {title(other)}'s. Point "
-                         f"--data-dir (data_dir) at the {title(name)} files, or ask for dataset {other!r}.")
-    full = len(arrays.y_train) == 60000 and len(arrays.y_test) == 10000
-    if not full:
-        warnings.warn(f"{data_dir}: {len(arrays.y_train)} training and {len(arrays.y_test)} test images, not the published "
-                      f"{title(name)} (60,000 and 10,000): loaded as your own data set in its format.")
-        return
-    bad = [(p.name, m, e) for p, m, e in zip(paths, md5s, PUBLISHED_MD5[name]) if m != e]
-    if not bad: return
-    what = '; '.join(f"{n}: md5 of its content {m}, published {e}" for n, m, e in bad)
-    msg = (f"{data_dir}: these files differ from the published {title(name)} ({what}"
-           f"{'; its class counts differ too' if counts != PUBLISHED_COUNTS[name] else ''}).")
-    if not accept_modified:
-        raise ValueError(f"{msg} Get the original files again, or, for a copy you changed on purpose, pass "
-                         f"accept_modified=True (drmm-train --accept-modified-data).")
-    warnings.warn(f"{msg} Loaded anyway (accept_modified=True).")
-
-def _load_idx_set(name:str, data_dir, subdirs:tuple, classes:list, accept_modified:bool=False)->ImageArrays:
-    "The four IDX files of MNIST or Fashion-MNIST as `ImageArrays`, checked against the published files."
-    data_dir = Path(data_dir).expanduser()
-    paths = _find(data_dir, subdirs, MNIST_FILES, gz=True)
-    if paths is None: raise _not_found(name, data_dir, [f'{n}[.gz]' for n in MNIST_FILES], subdirs)
-    raws = [_idx_bytes(p) for p in paths]
-    arrays = from_arrays(*[read_idx(p, r) for p, r in zip(paths, raws)], classes=classes)
-    _check_published(name, arrays, [hashlib.md5(r).hexdigest() for r in raws], paths, data_dir, accept_modified)
-    return arrays
-
-# %% ../nbs/04_data.ipynb #cde59033
-def load_mnist(data_dir=None, # folder with the 4 IDX files (or torchvision's MNIST/raw under it); default `default_data_dir()`
-               accept_modified:bool=False, # load full-size files that differ from the published ones (with a warning)
-              )->ImageArrays:
-    "MNIST (60K train, 10K test, 1x28x28) from its IDX files, gzipped or not, checked against the published files."
-    return _load_idx_set('mnist', data_dir or default_data_dir(), ('MNIST/raw', 'raw', 'mnist'), DIGIT_CLASSES, accept_modified)
-
-def load_fashion_mnist(data_dir=FASHION_MNIST_DIR, # folder with the 4 IDX files (or torchvision's FashionMNIST/raw under it)
-                       accept_modified:bool=False, # load full-size files that differ from the published ones (with a warning)
-                      )->ImageArrays:
-    "Fashion-MNIST (60K train, 10K test, 1x28x28) from its IDX files (Debian's folder by default), checked against the published files."
-    return _load_idx_set('fashion_mnist', data_dir, ('FashionMNIST/raw', 'raw', 'fashion-mnist'), FASHION_CLASSES, accept_modified)
-
-# %% ../nbs/04_data.ipynb #c8fa8a83
-def _read_svhn_mat(path:Path)->tuple:
-    "Images (N, 3, 32, 32) and labels (10 mapped to 0) of one SVHN .mat file."
-    from scipy.io import loadmat
-    try: d = loadmat(path)
-    except Exception as e:
-        raise ValueError(f"{path} is truncated or not a MATLAB file ({e}): delete it and get it again.") from e
-    if 'X' not in d or 'y' not in d: raise ValueError(f"{path} holds no 'X' and 'y' arrays: it is not an SVHN file.")
-    x, y = d['X'], d['y'].ravel().astype(np.int64)
-    if x.ndim != 4 or x.shape[:3] != (32, 32, 3) or x.shape[3] != len(y):
-        raise ValueError(f"{path}: expected X of shape (32, 32, 3, N) and N labels, got X {x.shape} and {len(y)} labels.")
-    return x.transpose(3, 2, 0, 1), np.where(y == 10, 0, y)
-
-def load_svhn(data_dir=None, # folder with train_32x32.mat and test_32x32.mat (or an svhn/ subfolder); default `default_data_dir()`
-             )->ImageArrays:
-    "SVHN (73,257 train, 26,032 test, 3x32x32) from torchvision's .mat files; label 10 becomes the digit 0."
-    data_dir, subdirs = Path(data_dir or default_data_dir()).expanduser(), ('svhn', 'SVHN')
-    paths = _find(data_dir, subdirs, ('train_32x32.mat', 'test_32x32.mat'))
-    if paths is None: raise _not_found('svhn', data_dir, ['train_32x32.mat', 'test_32x32.mat'], subdirs)
-    (x_train, y_train), (x_test, y_test) = map(_read_svhn_mat, paths)
-    return from_arrays(x_train, y_train, x_test, y_test, classes=DIGIT_CLASSES)
-
-# %% ../nbs/04_data.ipynb #c5e59ee3
-CIFAR_FILES = tuple(f'data_batch_{i}' for i in range(1, 6)) + ('test_batch', 'batches.meta')
-
-def _unpickle(path:Path)->dict:
-    "A CIFAR pickle file as a dict, or a `ValueError` that names the file."
-    try:
-        with open(path, 'rb') as f: return pickle.load(f, encoding='latin1')
-    except Exception as e:
-        raise ValueError(f"{path} is truncated or not a CIFAR pickle ({type(e).__name__}: {e}): delete it and get it "
-                         f"again.") from e
-
-def _get(d:dict, key:str, path:Path):
-    "`d[key]`, whether the key was pickled as str or bytes."
-    for k in (key, key.encode()):
-        if k in d: return d[k]
-    raise ValueError(f"{path} has no {key!r} entry: it is not a CIFAR-10 batch file.")
-
-def _read_cifar_batch(path:Path)->tuple:
-    "Images (N, 3, 32, 32) and labels of one CIFAR-10 batch file."
-    d = _unpickle(path)
-    x, y = np.asarray(_get(d, 'data', path)), np.asarray(_get(d, 'labels', path), dtype=np.int64)
-    if x.ndim != 2 or x.shape[1] != 3 * 32 * 32 or len(x) != len(y):
-        raise ValueError(f"{path}: expected 'data' of shape (N, 3072) and N 'labels', got {x.shape} and {len(y)}.")
-    return x.reshape(-1, 3, 32, 32), y
-
-def load_cifar10(data_dir=None, # `cifar-10-batches-py` or its parent folder; default `default_data_dir()`
-                )->ImageArrays:
-    "CIFAR-10 (50K train, 10K test, 3x32x32) from its python pickle batches."
-    data_dir, subdirs = Path(data_dir or default_data_dir()).expanduser(), ('cifar-10-batches-py',)
-    paths = _find(data_dir, subdirs, CIFAR_FILES)
-    if paths is None: raise _not_found('cifar10', data_dir, list(CIFAR_FILES), subdirs)
-    batches = [_read_cifar_batch(p) for p in paths[:6]]
-    names = [n.decode() if isinstance(n, bytes) else n for n in _get(_unpickle(paths[6]), 'label_names', paths[6])]
-    return from_arrays(np.concatenate([b[0] for b in batches[:5]]), np.concatenate([b[1] for b in batches[:5]]),
-                       *batches[5], classes=names)
+__all__ = ['DATASETS', 'load_dataset', 'labeled_subset', 'ImageTensors', 'channel_stats', 'PlainDL', 'DRMMImage', 'PairedDL',
+           'DRMMDataLoaders', 'drmm_dataloaders']
 
 # %% ../nbs/04_data.ipynb #19e24f90
 DATASETS = ('digits', 'fashion_mnist', 'mnist', 'svhn', 'cifar10', 'synthetic', 'synthetic_small', 'folder')
-SYNTHETIC_SIZES = {'synthetic': (50_000, 10_000), # (n_train, n_test) of the paper's rendered set (Sec. 5.4)
-                   'synthetic_small': (10_000, 2_000)} # the same renderer at a fifth of the size, for CPUs
 _LOADERS = {'fashion_mnist': load_fashion_mnist, 'mnist': load_mnist, 'svhn': load_svhn, 'cifar10': load_cifar10}
 
 def _download(name:str, root:Path):
@@ -399,15 +44,6 @@ def _download(name:str, root:Path):
         if name == 'svhn': tvd.SVHN(str(root), split='train' if train else 'test', download=True)
         else: {'mnist': tvd.MNIST, 'fashion_mnist': tvd.FashionMNIST, 'cifar10': tvd.CIFAR10}[name](
             str(root), train=train, download=True)
-
-def load_synthetic(name:str='synthetic', # a key of `SYNTHETIC_SIZES`: 'synthetic' (50K/10K) or 'synthetic_small' (10K/2K)
-                   data_dir=None, # the render is cached in `data_dir/synthetic`; default `default_data_dir()/synthetic`
-                  )->ImageArrays:
-    "The rendered set of Sec. 5.4 (`drmm_nb.synthetic.make_synthetic`, seed 0) as `ImageArrays`, without its nuisance values."
-    from drmm_nb.synthetic import make_synthetic  # here, not at the top: the renderer's notebook comes later
-    if name not in SYNTHETIC_SIZES: raise ValueError(f"Unknown synthetic set {name!r}: use one of {tuple(SYNTHETIC_SIZES)}.")
-    s = make_synthetic(*SYNTHETIC_SIZES[name], cache_dir=Path(data_dir or default_data_dir()).expanduser()/'synthetic')
-    return ImageArrays(s.x_train, s.y_train, s.x_test, s.y_test, list(s.classes))
 
 def load_dataset(name:str, # one of `DATASETS`, or the path of a folder of images (`load_folder`'s layout)
                  data_dir=None, # where the files are; default: Debian's folder for Fashion-MNIST if it holds them, else `default_data_dir()`
@@ -424,7 +60,6 @@ def load_dataset(name:str, # one of `DATASETS`, or the path of a folder of image
                          f"images), or pass the path of an existing folder.")
     if name == 'folder':
         if data_dir is None: raise ValueError("The 'folder' data set needs data_dir: the folder with train/<class>/ images.")
-        from drmm_nb.folders import load_folder  # here, not at the top: the folders notebook comes after this one
         return load_folder(data_dir, size=size, valid_pct=valid_pct)
     if name == 'digits': return load_digits()
     if name in SYNTHETIC_SIZES: return load_synthetic(name, data_dir)

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 from fastai.data.transforms import image_extensions
-from .data import ImageArrays, check_arrays, pil_array, image_array, GREY_MODES, _as_numpy, _is_pil
+from .images import ImageArrays, check_arrays, pil_array, image_array, GREY_MODES, _as_numpy, _is_pil
 
 # %% auto #0
 __all__ = ['IMAGE_EXTENSIONS', 'LAYOUT', 'image_files', 'scan_folder', 'image_headers', 'read_images', 'load_folder',

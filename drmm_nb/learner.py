@@ -21,12 +21,12 @@ from .speed import CPUAutocast, ChannelsLastBatches, CompileStep
 from .losses import DRMMLosses, drmm_objective, class_weights
 from .options import (ModelOptions, LossOptions, PRESETS, PRESET_SOURCES, preset_options, presets_md, pick_arch,
                              resolved_model, resolved_loss)
-from .machine import machine_facts, same_numbers, fast_options, backfilled_facts
+from .machine import fast_options
 
 # %% auto #0
-__all__ = ['OBJECTIVE_OPTIONS', 'DIAG_COLUMNS', 'REFERENCE_MACHINE', 'LossTerm', 'DRMMCallback', 'DiagValue', 'RenderDiagnostics',
-           'TrainingDiverged', 'DivergenceGuard', 'reference_env', 'check_reproduces', 'error_rate', 'drmm_learner',
-           'reconstruct', 'show_reconstructions', 'show_class_templates']
+__all__ = ['OBJECTIVE_OPTIONS', 'DIAG_COLUMNS', 'LossTerm', 'DRMMCallback', 'DiagValue', 'RenderDiagnostics', 'TrainingDiverged',
+           'DivergenceGuard', 'labeled_error_rate', 'LabeledError', 'drmm_learner', 'reconstruct',
+           'show_reconstructions', 'show_class_templates']
 
 # %% ../nbs/05_learner.ipynb #3d0f708c
 class LossTerm(Metric):
@@ -242,37 +242,17 @@ class DivergenceGuard(Callback):
                                f"{f' (learning rate {lr:.3g})' if lr is not None else ''}. Lower the learning rate "
                                f"(drmm-train --lr), or check the data for NaN or infinite pixels.")
 
-# %% ../nbs/05_learner.ipynb #1c6c7615
-REFERENCE_MACHINE = dict(  # `machine_facts()` of what recorded the expected values in these notebooks (1 thread, as nbdev-test runs)
-    cpu=dict(model='AMD EPYC', vendor='AuthenticAMD', family='25', model_id='1', flags=['avx2', 'fma'], bf16=False),
-    aten_capability='AVX2', onednn_isa='Intel AVX2', mkl_branch='OFF', mkldnn=True, nnpack=True, threads=1,
-    torch='2.14.1+cu130', pinned={}, portable=False)
-
-def reference_env()->bool:
-    "Whether this process computes like the one that recorded the expected values (`REFERENCE_MACHINE`), bit for bit."
-    return same_numbers(REFERENCE_MACHINE, machine_facts())[0]
-
-def check_reproduces(value:float, # what a seeded CPU run computes now
-                     expected:float, # what the same run computed on `REFERENCE_MACHINE`
-                     tol:float=0.02, # allowed difference on any other machine or setting
-                     what:str='test error', # named in the failure message
-                    )->str:
-    "Assert a seeded CPU run's result: exactly on `REFERENCE_MACHINE`, within `tol` elsewhere; returns 'exact' or 'close'."
-    exact, why = same_numbers(REFERENCE_MACHINE, machine_facts())
-    ok = value == expected if exact else abs(value - expected) <= tol
-    if not ok:
-        if exact: raise AssertionError(f"{what} {value!r} does not reproduce the recorded {expected!r} exactly ({why}). If "
-                                       f"training changed on purpose, re-run this cell and record the new value.")
-        raise AssertionError(f"{what} {value!r} does not reproduce the recorded {expected!r} within {tol}; this process is not "
-                             f"the recording one ({why}), so the last bits may differ, but not by this much: training has "
-                             f"changed. Check on the recording machine type before recording a new value.")
-    return 'exact' if exact else 'close'
-
 # %% ../nbs/05_learner.ipynb #0fcbd67b
-def error_rate(inp:Tensor, targ:Tensor, axis:int=-1)->Tensor:
-    "fastai's `error_rate` over the labeled images only: targets -1 (unlabeled training images) are left out."
+def labeled_error_rate(inp:Tensor, targ:Tensor, axis:int=-1)->Tensor:
+    "The error rate over the labeled images only: targets -1 (unlabeled training images) are left out."
     m = targ >= 0  # (every test image is labeled; a paired training batch is exactly half labeled)
     return 1 - (inp.argmax(dim=axis)[m] == targ[m]).float().mean()
+
+class LabeledError(AvgMetric):
+    "`labeled_error_rate` as a fastai metric, in fastai's `error_rate` column (the name `metrics.json` records)."
+    def __init__(self): super().__init__(labeled_error_rate)
+    @property
+    def name(self): return 'error_rate'
 
 def drmm_learner(dls:DataLoaders, # from `drmm_nb.data.drmm_dataloaders`
                  preset:str='paper', # fills the options left None: 'paper' (read literally) or 'authors' (their code); `PRESETS`
@@ -283,7 +263,7 @@ def drmm_learner(dls:DataLoaders, # from `drmm_nb.data.drmm_dataloaders`
                  channels_last:bool=False, # model and batches in channels-last memory format
                  compile:bool=False, # `torch.compile` the objective (top-down pass and losses) while training (`CompileStep`)
                  fast:bool=False, # the configuration fastest on this machine (`fast_options`): channels-last, bf16 where the CPU has it
-                 metrics=None, # fastai metrics; default `error_rate`
+                 metrics=None, # fastai metrics; default `LabeledError()` (column `error_rate`)
                  **kwargs, # options of `ModelOptions` and `LossOptions` by name (`alpha_rc=2`, `arch='conv_small'`); the rest go to fastai's `Learner`
                 )->Learner:
     "A fastai `Learner` training a DRMM semi-supervised (Sec. 4, Table 6 defaults)."
@@ -315,7 +295,7 @@ def drmm_learner(dls:DataLoaders, # from `drmm_nb.data.drmm_dataloaders`
     if diagnostics: cbs.append(RenderDiagnostics(diagnostics))
     cbs += list(L(kwargs.pop('cbs', None)))
     learn = Learner(dls, model, loss_func=CrossEntropyLossFlat(ignore_index=-1),
-                    metrics=L(metrics if metrics is not None else error_rate), cbs=cbs, **kwargs)
+                    metrics=L(metrics if metrics is not None else LabeledError()), cbs=cbs, **kwargs)
     if fast:  # an explicit mixed_precision=False / channels_last=True still wins
         f = fast_options(dls.device or 'cpu')
         if mixed_precision is None: mixed_precision = f['mixed_precision']

@@ -7,8 +7,8 @@ Docs: https://drmm-nb.github.io/drmm_nb/options.html.md"""
 # %% auto #0
 __all__ = ['RC_TARGETS', 'BN_HALVES', 'DEFAULT_N_LABELED', 'GROUPS', 'PRESET_NAMES', 'PRESETS', 'PRESET_SOURCES', 'LEGACY_CONFIG',
            'option_docs', 'flag', 'Options', 'DataOptions', 'ModelOptions', 'LossOptions', 'FitOptions', 'RunOptions',
-           'preset_values', 'preset_options', 'presets_md', 'RunConfig', 'option_owner', 'flat_config', 'pick_arch',
-           'resolved_model', 'resolved_loss', 'resolved_fit', 'resolve', 'add_options', 'build_parser',
+           'preset_groups', 'preset_values', 'preset_options', 'presets_md', 'RunConfig', 'option_owner', 'flat_config',
+           'pick_arch', 'resolved_model', 'resolved_loss', 'resolved_fit', 'resolve', 'add_options', 'build_parser',
            'config_from_args', 'to_argv']
 
 # %% ../nbs/04c_options.ipynb #2c5838db
@@ -228,10 +228,14 @@ PRESET_SOURCES = {  # option: where each preset's value comes from (the options 
                   "no BatchNorm (so also `DGM`'s 1x1 `Conv2D`)",
 }
 
+def preset_groups(preset:str='paper')->tuple:
+    "The (model, loss) option groups of `preset`, or the error that names the presets."
+    if preset not in PRESETS: raise ValueError(f"preset={preset!r}: use one of {PRESET_NAMES}.")
+    return PRESETS[preset]
+
 def preset_values(preset:str='paper')->dict:
     "{option: value} of every option `preset` sets."
-    if preset not in PRESETS: raise ValueError(f"preset={preset!r}: use one of {PRESET_NAMES}.")
-    return {k: v for g in PRESETS[preset] for k, v in asdict(g).items() if k in PRESET_SOURCES}
+    return {k: v for g in preset_groups(preset) for k, v in asdict(g).items() if k in PRESET_SOURCES}
 
 def preset_options(preset:str='paper', # 'paper' (the paper read literally) or 'authors' (the authors' original code)
                    **overrides, # options that replace the preset's (None: keep the preset's)
@@ -315,17 +319,17 @@ def pick_arch(img_shape:tuple)->str:
                          f"(conv_tiny takes 8x8, conv_small 28x28, conv_large 32x32) or resize the images.")
     return sizes[h]
 
+def _unset(opts:Options, preset_group:Options)->dict:
+    "{option: the preset's value} of the options left None in `opts` that the preset sets."
+    return {k: getattr(preset_group, k) for k in opts.names() if getattr(opts, k) is None and getattr(preset_group, k) is not None}
+
 def resolved_model(model:ModelOptions, preset:str, img_shape:tuple)->ModelOptions:
     "`model` with every None filled: the architecture for `img_shape`, the rest from `preset`."
-    p = PRESETS[preset][0] if preset in PRESETS else preset_values(preset)
-    fill = {k: getattr(p, k) for k in model.names() if getattr(model, k) is None and getattr(p, k) is not None}
-    return replace(model, **fill, arch=model.arch or pick_arch(img_shape))
+    return replace(model, **_unset(model, preset_groups(preset)[0]), arch=model.arch or pick_arch(img_shape))
 
 def resolved_loss(loss:LossOptions, preset:str, arch:str)->LossOptions:
     "`loss` with every None filled: Table 6's weights for `arch` (the unsupervised ones 0 for `supervised_only`), the rest from `preset`."
-    if preset not in PRESETS: preset_values(preset)  # the error naming the presets
-    p = PRESETS[preset][1]
-    fill = {k: getattr(p, k) for k in loss.names() if getattr(loss, k) is None and getattr(p, k) is not None}
+    fill = _unset(loss, preset_groups(preset)[1])
     for k, v in ALPHAS[arch].items():
         if getattr(loss, k) is None: fill[k] = 0. if loss.supervised_only and k != 'alpha_h' else v
     return replace(loss, **fill)

@@ -14,12 +14,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import matplotlib.pyplot as plt
-from .data import read_idx, FASHION_MNIST_DIR, FASHION_CLASSES as FASHION_MNIST_CLASSES
+from .images import ImageArrays, read_idx
+from .datasets import FASHION_MNIST_DIR, FASHION_CLASSES as FASHION_MNIST_CLASSES, default_data_dir
 
 # %% auto #0
-__all__ = ['Sources', 'DEFAULT_LIGHT', 'NUISANCE_NAMES', 'RENDER_VERSION', 'DEFAULT_CACHE_DIR', 'fashion_mnist_sources',
-           'digits_sources', 'object_pose', 'render', 'NuisanceRanges', 'sample_nuisance', 'SyntheticArrays',
-           'render_uint8', 'make_synthetic', 'show_samples', 'plot_sweeps']
+__all__ = ['Sources', 'DEFAULT_LIGHT', 'NUISANCE_NAMES', 'RENDER_VERSION', 'DEFAULT_CACHE_DIR', 'SYNTHETIC_SIZES',
+           'fashion_mnist_sources', 'digits_sources', 'object_pose', 'render', 'NuisanceRanges', 'sample_nuisance',
+           'SyntheticArrays', 'render_uint8', 'make_synthetic', 'load_synthetic', 'show_samples', 'plot_sweeps']
 
 # %% ../nbs/09_synthetic.ipynb #d7acfbfc
 Sources = namedtuple('Sources', 'images labels classes')
@@ -211,8 +212,7 @@ def _digest(s):
 
 # %% ../nbs/09_synthetic.ipynb #229e5881
 RENDER_VERSION = 1  # bump when `render` changes its pixels, so old caches are not reused
-# next to the package's other data: `$DRMM_NB_DATA` (as in `drmm_nb.data`), else ~/.cache/drmm_nb/data
-DEFAULT_CACHE_DIR = Path(os.environ.get('DRMM_NB_DATA', '~/.cache/drmm_nb/data')).expanduser()/'synthetic'
+DEFAULT_CACHE_DIR = default_data_dir()/'synthetic'  # next to the package's other data (`$DRMM_NB_DATA`)
 
 def make_synthetic(n_train:int=50000, # training images (the paper: 50K)
                    n_test:int=10000,  # test images (the paper: 10K)
@@ -267,6 +267,18 @@ def make_synthetic(n_train:int=50000, # training images (the paper: 50K)
         with tempfile.NamedTemporaryFile(dir=path.parent, suffix='.tmp', delete=False) as fh: np.savez(fh, **arrs)
         os.replace(fh.name, path)   # atomic: a reader never sees half a file
     return res
+
+# %% ../nbs/09_synthetic.ipynb #199b0de6
+SYNTHETIC_SIZES = {'synthetic': (50_000, 10_000), # (n_train, n_test) of the paper's rendered set (Sec. 5.4)
+                   'synthetic_small': (10_000, 2_000)} # the same renderer at a fifth of the size, for CPUs
+
+def load_synthetic(name:str='synthetic', # a key of `SYNTHETIC_SIZES`: 'synthetic' (50K/10K) or 'synthetic_small' (10K/2K)
+                   data_dir=None, # the render is cached in `data_dir/synthetic`; default `default_data_dir()/synthetic`
+                  )->ImageArrays:
+    "The rendered set of Sec. 5.4 (`make_synthetic`, seed 0) as `ImageArrays`, without its nuisance values."
+    if name not in SYNTHETIC_SIZES: raise ValueError(f"Unknown synthetic set {name!r}: use one of {tuple(SYNTHETIC_SIZES)}.")
+    s = make_synthetic(*SYNTHETIC_SIZES[name], cache_dir=Path(data_dir or default_data_dir()).expanduser()/'synthetic')
+    return ImageArrays(s.x_train, s.y_train, s.x_test, s.y_test, list(s.classes))
 
 # %% ../nbs/09_synthetic.ipynb #2d22b0f3
 def _montage(rows:list, labels:list, zoom:int=2, gap:int=2, label_in:float=1.0, dpi:int=72):

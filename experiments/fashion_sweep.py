@@ -20,7 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from drmm_nb.experiments import VARIANTS
+from drmm_nb.grids import VARIANTS
 
 SWEEP_EPOCHS = 4  # epochs of every run not named ...-e16-...
 

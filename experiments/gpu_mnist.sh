@@ -14,7 +14,7 @@ TOTAL=${GPU_MNIST_SECONDS:-540}; T0=$(date +%s)
 RUNS=$(mktemp -d); RES=$(mktemp -d)
 if [ "${GPU_MNIST_DRY:-0}" = 1 ]; then
     PY=${PY:-.venv/bin/python}; DEV=cpu; JOBS=2; THREADS=1; HARD=200; ONLY='-s0$'
-    TINY=$(mktemp -d); $PY -c "from drmm_nb.experiments import write_tiny_datasets as w; w('$TINY', n_train=40, n_test=20)"
+    TINY=$(mktemp -d); $PY -c "from drmm_nb.testing import write_tiny_datasets as w; w('$TINY', n_train=40, n_test=20)"
     DATA=$TINY/mnist; SETS="--set epochs=1 --set n_labeled=20 --set bs=20"
 else
     gpu_install || exit 1

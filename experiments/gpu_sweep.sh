@@ -13,7 +13,7 @@ TOTAL=${GPU_SWEEP_SECONDS:-540}; T0=$(date +%s)
 RUNS=$(mktemp -d)
 if [ "${GPU_SWEEP_DRY:-0}" = 1 ]; then
     PY=${PY:-.venv/bin/python}; DEV=cpu; JOBS=2; THREADS=1; TESTS=()
-    TINY=$(mktemp -d); $PY -c "from drmm_nb.experiments import write_tiny_datasets as w; w('$TINY', n_train=40, n_test=20)"
+    TINY=$(mktemp -d); $PY -c "from drmm_nb.testing import write_tiny_datasets as w; w('$TINY', n_train=40, n_test=20)"
     DATA=$TINY/mnist; SET=(--set epochs=1 --set n_labeled=20 --set bs=20); BUDGET=20; HARD=120
 else
     gpu_install || exit 1

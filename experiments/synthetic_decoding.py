@@ -58,7 +58,8 @@ def decode_all(cfg:dict, runs_dir:Path, results_dir:Path, n_components:int=10, n
     "Decode every nuisance variable from every layer of every run; write `decoding.json`."
     import numpy as np, torch
     from fastai.learner import load_learner
-    from drmm_nb.data import SYNTHETIC_SIZES, default_data_dir
+    from drmm_nb.synthetic import SYNTHETIC_SIZES
+    from drmm_nb.datasets import default_data_dir
     from drmm_nb.synthetic import make_synthetic, NUISANCE_NAMES
     from drmm_nb.decoding import decoding_table
     from drmm_nb.nuisance import drmm_layer_outputs
