@@ -15,7 +15,7 @@ from fastai.data.transforms import image_extensions
 from .images import ImageArrays, check_arrays, pil_array, image_array, GREY_MODES, _as_numpy, _is_pil
 
 # %% auto #0
-__all__ = ['IMAGE_EXTENSIONS', 'LAYOUT', 'image_files', 'scan_folder', 'image_headers', 'read_images', 'load_folder',
+__all__ = ['IMAGE_EXTENSIONS', 'LAYOUT', 'image_files', 'held_out', 'scan_folder', 'image_headers', 'read_images', 'load_folder',
            'write_folder', 'from_datasets']
 
 # %% ../nbs/04b_folders.ipynb #f2c0d0dc
@@ -35,6 +35,13 @@ LAYOUT = "DIR/train/<class>/*.png (labeled), DIR/unlabeled/* (optional), DIR/tes
 def _listing(d:Path, n:int=8)->str:
     names = sorted(p.name + ('/' if p.is_dir() else '') for p in d.iterdir())
     return ', '.join(names[:n]) + (f', ... ({len(names)} entries)' if len(names) > n else '') if names else 'nothing'
+
+def held_out(n:int, # images of one class
+             valid_pct:float, # the share to hold out
+             rng:np.random.Generator, # draws which
+            )->np.ndarray:
+    "Positions (of `n`) of a class's images held out for validation: `round(valid_pct*n)`, at least 1, at most `n-1`."
+    return rng.permutation(n)[:min(n - 1, max(1, round(valid_pct * n)))]
 
 def _class_files(d:Path, what:str)->dict:
     "{class name: its image files} of a folder of class subfolders; a `ValueError` for loose images or empty classes."
@@ -88,8 +95,7 @@ def scan_folder(path, # the data set's folder
             if len(fs) < 2:
                 raise ValueError(f"{path/'train'/c} holds {len(fs)} image: holding out valid_pct of a class needs at "
                                  f"least 2; add images or a test/ folder.")
-            n_out = min(len(fs) - 1, max(1, round(valid_pct * len(fs))))
-            out = set(rng.permutation(len(fs))[:n_out].tolist())
+            out = set(held_out(len(fs), valid_pct, rng).tolist())
             for i, f in enumerate(fs):
                 if i in out: te_f.append(f); te_y.append(k)
                 else: tr_f.append(f); tr_y.append(k)
@@ -255,7 +261,7 @@ def from_datasets(train, # labeled training set: (image, label) items; `classes`
         rng, out = np.random.default_rng(seed), np.zeros(n_tr, bool)
         for c in np.unique(y[:n_tr]):
             idx = np.flatnonzero(y[:n_tr] == c)
-            out[rng.permutation(idx)[:min(len(idx) - 1, max(1, round(valid_pct * len(idx))))]] = True
+            out[idx[held_out(len(idx), valid_pct, rng)]] = True
         keep = np.r_[np.flatnonzero(~out), np.arange(n_tr, n_tr + n_un)]
         arrays = ImageArrays(x[keep], y[keep], x[:n_tr][out], y[:n_tr][out], list(classes))
     else: arrays = ImageArrays(x[:n_tr + n_un], y[:n_tr + n_un], x[n_tr + n_un:], y[n_tr + n_un:], list(classes))
