@@ -155,7 +155,7 @@ def image_array(o, # a path, a PIL image, or one image as an array: (H, W), (C, 
                 height:int|None=None, # files and PIL images are resized to height x width
                 width:int|None=None,
                )->np.ndarray:
-    "One image as uint8 (C, H, W): files and PIL images converted and resized; arrays checked (channels-last ones transposed)."
+    "One image as uint8 (C, H, W) with `channels` channels: files and PIL images converted and resized; arrays checked (channels-last ones transposed) and converted between grey and RGB as PIL converts."
     size = None if height is None else (height, width)
     if isinstance(o, (str, Path)):
         p = Path(o).expanduser()
@@ -170,7 +170,12 @@ def image_array(o, # a path, a PIL image, or one image as an array: (H, W), (C, 
     elif a.ndim == 3 and a.shape[0] not in (1, 3) and a.shape[-1] in (1, 3): a = a.transpose(2, 0, 1)  # (H, W, C)
     if a.ndim != 3: raise ValueError(f"An image of shape {a.shape}: one image is (H, W), (C, H, W) or (H, W, C).")
     _check_images(a[None], 'the image')
-    return _to_uint8(a[None])[0]
+    a = _to_uint8(a[None])[0]
+    if a.shape[0] == channels: return a
+    if a.shape[0] == 1 and channels == 3: return np.repeat(a, 3, 0)  # grey to RGB, as PIL's convert('RGB')
+    if a.shape[0] == 3 and channels == 1: return pil_array(Image.fromarray(a.transpose(1, 2, 0)), 1)  # PIL's luminance
+    raise ValueError(f"An image array with {a.shape[0]} channels: pass grey (1) or RGB (3) arrays, or files/PIL images "
+                     f"(converted to {channels} channel{'s' if channels > 1 else ''}).")
 
 # %% ../nbs/03a_images.ipynb #e42edb01
 _IDX_DTYPES = {0x08: np.dtype('u1'), 0x09: np.dtype('i1'), 0x0B: np.dtype('>i2'), 0x0C: np.dtype('>i4'),
