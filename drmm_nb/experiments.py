@@ -58,7 +58,6 @@ def run_grid(name:str, # a grid of `GRIDS` (or experiments/NAME.json)
         if not _finished(work/'metrics.json', opts):
             run = dict(device=device, data_dir=str(data_dir) if data_dir else None, out=str(work), resume=True, overwrite=True)
             cfg = RunConfig.from_flat({**opts, **run, **({'portable': True} if portable else {})})
-            start = time.time()
             try:
                 with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext(): train_config(cfg)
             except ValueError as e:

@@ -178,7 +178,6 @@ def load_folder(path, # the folder: train/<class>/*, unlabeled/* (optional), tes
     if channels is None: channels = 1 if all(m in GREY_MODES for _, _, m in headers) else 3
     if channels not in (1, 3): raise ValueError(f"channels={channels}: use 1 (grey) or 3 (RGB).")
     hw = _pick_size(files, headers, size)
-    n_train = len(tr_f) + len(unl)
     x_train = read_images(tr_f + unl, channels, hw, progress)
     x_test = read_images(te_f, channels, hw, progress)
     y_train = np.array(tr_y + [-1] * len(unl), np.int64)

@@ -6,6 +6,7 @@ Docs: https://drmm-nb.github.io/drmm_nb/generative.html.md"""
 
 # %% ../nbs/00_generative.ipynb #9ed591d3
 from __future__ import annotations
+import itertools
 import torch
 from torch import Tensor
 import torch.nn.functional as F

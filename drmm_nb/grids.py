@@ -73,7 +73,7 @@ def make_grid(dataset:str, # a `drmm-train` data set
 
 # %% ../nbs/08_experiments.ipynb #01d2e931
 DIGITS_EPOCHS = 25  # one-cycle epochs of every digits run
-FASHION_EPOCHS = 3  # one-cycle epochs of every Fashion-MNIST run: ~2 h for the grid on 2 cores (measured below)
+FASHION_EPOCHS = 3  # one-cycle epochs of every Fashion-MNIST run: ~2 h for the grid on 2 cores (08c_results#fashion-one-pass)
 FASHION_RENDER_EPOCHS = 1  # the authors' preset on Fashion-MNIST at N_L=1000: 9 runs, ~47 min on one (shared) core
 MNIST_EPOCHS = 1  # CPU: 19 one-epoch runs of ConvSmall over the 60,000 MNIST images, ~2.5 h of one (shared) core
 GPU_MNIST_EPOCHS = 6  # the device tool's GPU: 12 runs side by side within ~9 minutes (experiments/gpu_mnist.sh)

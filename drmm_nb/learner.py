@@ -269,7 +269,7 @@ def drmm_learner(dls:DataLoaders, # from `drmm_nb.data.drmm_dataloaders`
     "A fastai `Learner` training a DRMM semi-supervised (Sec. 4, Table 6 defaults)."
     if not (hasattr(dls, 'img_shape') and hasattr(dls, 'n_classes') and hasattr(dls.train, 'labeled_idxs')):
         raise TypeError(f"drmm_learner needs the paired labeled/unlabeled DataLoaders of drmm_nb.data, got {type(dls).__name__}: "
-                        f"build them with `from drmm_nb.data import from_arrays, drmm_dataloaders; dls = drmm_dataloaders("
+                        f"build them with `from drmm_nb.images import from_arrays; from drmm_nb.data import drmm_dataloaders; dls = drmm_dataloaders("
                         f"from_arrays(x_train, y_train, x_test, y_test), n_labeled=100)` (uint8 or [0, 1] images and integer "
                         f"labels), or `drmm_dataloaders(load_dataset('mnist', DIR), ...)` for a known data set.")
     img_shape = tuple(dls.img_shape)
