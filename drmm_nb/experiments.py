@@ -99,7 +99,7 @@ def experiments_parser()->argparse.ArgumentParser:
     v = sub.add_parser('verify', help='re-run committed runs of a grid and compare them with their results files')
     v.add_argument('name', help='grid name'); v.add_argument('--results', **R)
     v.add_argument('--sample', type=int, default=None, help='re-run this many runs (a fixed choice; default: all)')
-    v.add_argument('--runs', default=None, help='glob pattern of run names')
+    v.add_argument('--only', '--runs', dest='only', default=None, help='glob pattern of run names (as for run; --runs: its old spelling)')
     v.add_argument('--data-dir', default=None, help='folder of the data set files (default: as each record says)')
     v.add_argument('--mode', choices=('auto', 'exact', 'tolerance'), default='auto',
                    help="'auto': to the bit where the record's machine facts match this machine's, else within the cross-machine tolerance")
@@ -145,7 +145,7 @@ def main(argv:list|None=None):
             if collect(a.name, a.results): print(table_md(write_table(a.name, a.results)))
         elif a.cmd == 'table': print(table_md(write_table(a.name, a.results)))
         elif a.cmd == 'verify':
-            ok, text = verify_report(verify(a.name, a.results, a.sample, a.runs, a.data_dir, mode=a.mode, twice=not a.once), a.name)
+            ok, text = verify_report(verify(a.name, a.results, a.sample, a.only, a.data_dir, mode=a.mode, twice=not a.once), a.name)
             print(text)
             if not ok: sys.exit(1)
         elif a.cmd == 'curves': print('\n'.join(map(str, save_curves(a.name, a.results))))

@@ -263,7 +263,7 @@ def _changed_constant(tmp_path, which):
     ('eps', 'digits_render', 'digits-nl50-supervised_A-s1', 'tolerance', False)])
 def test_a_changed_constant_and_verify(tmp_path, which, grid, run_name, mode, caught):
     "One changed constant of training fails verify in both modes, unless it is smaller than cross-machine drift."
-    r = run(['verify', grid, '--runs', run_name, '--once', '--mode', mode], env=_changed_constant(tmp_path, which))
+    r = run(['verify', grid, '--only', run_name, '--once', '--mode', mode], env=_changed_constant(tmp_path, which))
     assert r.returncode == (1 if caught else 0), (CONSTANTS[which][0], r.stdout + r.stderr)
     assert f'[mode {mode}: {mode} mode asked for' in r.stdout, r.stdout
     if caught:
