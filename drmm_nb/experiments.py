@@ -15,8 +15,8 @@ from .grids import GRIDS, VARIANTS, get_grid, grid_names
 from .reports import collect, write_table, table_md, plot_curves, plot_diagnostics, _variant
 
 # %% auto #0
-__all__ = ['VERIFY_FIELDS', 'VERIFY_MODES', 'run_grid', 'experiments_parser', 'save_curves', 'main', 'rerun', 'verify',
-           'verify_report']
+__all__ = ['VERIFY_FIELDS', 'VERIFY_MODES', 'run_grid', 'experiments_parser', 'save_curves', 'main', 'rerun', 'replay_exact',
+           'verify', 'verify_report']
 
 # %% ../nbs/08b_running.ipynb #8b845752
 def _finished(path:Path, opts:dict)->bool:
@@ -189,18 +189,29 @@ def _pairs(rec:dict, now:dict)->list:
     if len(rec['epochs']) != len(now['epochs']): pairs.append(('epochs', 0, len(rec['epochs']), len(now['epochs'])))
     return pairs
 
+def replay_exact(rec:dict, # a committed `metrics.json` record
+                 now:dict, # `machine_facts()` of the re-run
+                )->tuple:
+    "(exact, why): whether re-running `rec` on `now` must give its numbers to the bit."
+    from drmm_nb.machine import same_numbers
+    if not str(rec.get('device', 'cpu')).startswith('cpu'): return False, f"recorded on {rec['device']}, re-run on the CPU"
+    mixed = [m for m in rec.get('resumes', []) if not m.get('same_numbers', True)]
+    if mixed: return False, (f"resumed in epoch {mixed[0]['epoch']} on another machine than it started on ({mixed[0]['why']}): "
+                             f"the record mixes two machines' arithmetic")
+    return same_numbers(rec.get('machine'), now)
+
 def verify(name:str, # a grid of `GRIDS` whose results are committed
            results='results', # where the committed results are
            sample:int|None=None, # re-run this many runs (a fixed choice); None: all
            runs:str|None=None, # only the runs whose name matches this glob
            data_dir:str|None=None, # `drmm-train --data-dir` for data sets not in their default place
            scratch=None, # where the re-runs train (default: a temporary folder, deleted after)
-           mode:str='auto', # 'auto': exact where `same_numbers` says so, else 'tolerance'; or force either
+           mode:str='auto', # 'auto': exact where `replay_exact` says so, else 'tolerance'; or force either
            twice:bool=True, # in tolerance mode, train the first run twice: both must agree to the bit (determinism here)
           )->list:
     "Re-run committed runs from their recorded configuration; rows (run, field, committed, now, ok, mode, why)."
     import tempfile
-    from drmm_nb.machine import same_numbers, cross_machine_close
+    from drmm_nb.machine import cross_machine_close
     if mode not in VERIFY_MODES: raise ValueError(f"mode must be one of {VERIFY_MODES}, got {mode!r}.")
     recs = [r for r in collect(name, results) if runs is None or fnmatch.fnmatch(r['runner']['run'], runs)]
     if not recs: raise FileNotFoundError(f"No finished runs of grid {name!r} under {results} match {runs or '*'}.")
@@ -212,8 +223,7 @@ def verify(name:str, # a grid of `GRIDS` whose results are committed
         for rec in recs:
             run = rec['runner']['run']
             now = rerun(rec, tmp/run, data_dir)
-            exact, why = same_numbers(rec.get('machine'), now['machine'])
-            if not str(rec.get('device', 'cpu')).startswith('cpu'): exact, why = False, f"recorded on {rec['device']}, re-run on the CPU"
+            exact, why = replay_exact(rec, now['machine'])
             if mode != 'auto':
                 why = f"{mode} mode asked for" + ('' if exact == (mode == 'exact') else f"; auto would be {'exact' if exact else 'tolerance'}: {why}")
                 exact = mode == 'exact'

@@ -17,11 +17,11 @@ from .options import RunConfig, resolve, flat_config
 from .layers import unwrap_model
 from .learner import drmm_learner, show_reconstructions, TrainingDiverged
 from .distributed import DistRun, replicas_identical
-from .machine import machine_facts, portable_mode
+from .machine import machine_facts, portable_mode, same_numbers
 
 # %% auto #0
 __all__ = ['atomic_save', 'versions', 'RunLogger', 'MidEpochCheckpoint', 'ResumeMidEpoch', 'ProgressLines', 'check_out_dir',
-           'plain_progress', 'check_writable', 'pick_device', 'train_config']
+           'plain_progress', 'check_writable', 'pick_device', 'train_config', 'resume_note']
 
 # %% ../nbs/05a_run.ipynb #e946deaa
 def atomic_save(obj, path:Path, as_json:bool=False):
@@ -183,6 +183,14 @@ def train_config(cfg:RunConfig)->dict:
         if new_dir and dist.is_main and out.is_dir() and not any(out.iterdir()): out.rmdir()
         raise
 
+def resume_note(recorded:dict|None, # the `machine` facts the run was started on (its record's `machine`)
+                epoch:int, batch:int, # where the resume continues: in `epoch`, after `batch` batches (0: at its start)
+               )->dict:
+    "What `metrics.json` keeps of a resume (its `resumes` list): where, on which machine, and whether that computes like the first."
+    now = machine_facts()
+    exact, why = same_numbers(recorded, now)
+    return dict(epoch=epoch, batch=batch, machine=now, same_numbers=exact, why=why)
+
 def _train(cfg:RunConfig, dist, out:Path, mode:str)->dict:
     run, data = cfg.run, cfg.data
     device = dist.device if dist.enabled else pick_device(run.device)
@@ -218,6 +226,7 @@ def _train(cfg:RunConfig, dist, out:Path, mode:str)->dict:
         record, start = dict(ck['record'], distributed=record['distributed']), ck['epoch'] + 1
         elapsed = ck.get('elapsed_s', record.get('wall_time_s', 0.))
         if 'iter' in ck: start, skip, means = ck['epoch'], ck['iter'], ck['means']  # a checkpoint inside epoch ck['epoch']
+        record['resumes'] = record.get('resumes', []) + [resume_note(record.get('machine'), start, skip)]  # a mixed record says so
         where = f"in epoch {start} after batch {skip}" if skip else f"after epoch {ck['epoch']} ({start}/{fit.epochs} done)"
         if dist.is_main: print(f"Resuming {out} {where}.", flush=True)
     elif mode == 'overwrite' and dist.is_main:
