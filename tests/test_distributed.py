@@ -88,7 +88,9 @@ def test_killed_rank_ends_the_run_and_resume_is_exact(reference, tmp_path):
     _, err = p.communicate(timeout=WAIT)
     assert time.time() - t < 60, 'the run took too long to end after a rank was killed'
     assert p.returncode != 0
-    assert 'FAILED' in err and 'SIGKILL' in err, err  # torchrun names the rank that died and how
+    # torchrun names the first rank it sees fail and how: the killed one (SIGKILL), or, in a race seen under load, its
+    # peer, which aborts (SIGABRT, exitcode -6) when the killed rank's connection drops
+    assert 'FAILED' in err and ('SIGKILL' in err or 'exitcode: -6' in err), err
     assert left_behind(list(ranks.values())) == []
     m, done = rows(out)
     assert m['status'] == 'running' and 1 <= len(done) < 3, (m['status'], len(done))
