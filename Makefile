@@ -34,8 +34,8 @@ demo: install
 	$(BIN)/drmm-train $(DEMO_ARGS) --supervised-only --out runs/demo/supervised
 	@$(PY) -c "from drmm_nb.cli import compare_runs; compare_runs(['runs/demo/drmm', 'runs/demo/supervised'])"
 
-## verify: re-trains committed runs; exact where the machine facts allow (always for the portable records), else within
-## the cross-CPU tolerance, and says which.
+## verify: re-trains committed runs; exact where the machine facts are proven to compute alike (the portable records: on
+## the CPU types of machine.PORTABLE_GROUPS), else within the cross-CPU tolerance; each line says which.
 test: sync-check
 	$(BIN)/nbdev-test --n-workers 2 --timing
 	$(BIN)/pytest -q tests

@@ -16,7 +16,7 @@ from .reports import collect, write_table, table_md, plot_curves, plot_diagnosti
 
 # %% auto #0
 __all__ = ['VERIFY_FIELDS', 'VERIFY_MODES', 'run_grid', 'experiments_parser', 'save_curves', 'main', 'rerun', 'replay_exact',
-           'verify', 'verify_report']
+           'compare_records', 'verify', 'verify_report']
 
 # %% ../nbs/08b_running.ipynb #8b845752
 def _finished(path:Path, opts:dict)->bool:
@@ -35,7 +35,7 @@ def run_grid(name:str, # a grid of `GRIDS` (or experiments/NAME.json)
              data_dir:str|None=None, # `drmm-train --data-dir`
              time_budget:float|None=None, # start no new run after this many seconds
              quiet:bool=False, # silence each run's per-epoch lines
-             portable:bool=False, # train in the portable mode (`drmm_nb.machine.portable_mode`): alike on every CPU type
+             portable:bool=False, # train in the portable mode (`drmm_nb.machine.portable_mode`): alike within its CPU groups
             )->list:
     "Run every unfinished run of grid `name`; return [(run name, 'done'|'skipped'|'not started')]."
     from drmm_nb.run import train_config
@@ -95,7 +95,7 @@ def experiments_parser()->argparse.ArgumentParser:
     r.add_argument('--time-budget', type=float, default=None, help='start no new run after this many seconds')
     r.add_argument('--quiet', action='store_true', help="hide each run's per-epoch lines")
     r.add_argument('--portable', action='store_true',
-                   help='train in the portable mode: ATen AVX2, MKL COMPATIBLE, no oneDNN/NNPACK (the same numbers on every CPU type)')
+                   help='train in the portable mode: ATen AVX2, MKL COMPATIBLE, no oneDNN/NNPACK (the same numbers within the CPU groups measured to agree)')
     v = sub.add_parser('verify', help='re-run committed runs of a grid and compare them with their results files')
     v.add_argument('name', help='grid name'); v.add_argument('--results', **R)
     v.add_argument('--sample', type=int, default=None, help='re-run this many runs (a fixed choice; default: all)')
@@ -200,6 +200,27 @@ def replay_exact(rec:dict, # a committed `metrics.json` record
                              f"the record mixes two machines' arithmetic")
     return same_numbers(rec.get('machine'), now)
 
+def compare_records(rec:dict, # a committed `metrics.json` record
+                    now:dict, # the record of its re-run (its `machine` says where it ran)
+                    mode:str='auto', # 'auto': exact where `replay_exact` says so, else 'tolerance'; or force either
+                   )->list:
+    "Rows (run, field, committed, now, ok, compared, mode, why, proven, within_drift) comparing `rec` with its re-run `now`."
+    from drmm_nb.machine import cross_machine_close
+    if mode not in VERIFY_MODES: raise ValueError(f"mode must be one of {VERIFY_MODES}, got {mode!r}.")
+    exact, why = replay_exact(rec, now['machine'])
+    proven = exact  # the machines are proven to compute alike: only then does a difference mean that training changed
+    if mode != 'auto':
+        why = f"{mode} mode asked for" + ('' if exact == (mode == 'exact') else f"; auto would be {'exact' if exact else 'tolerance'}: {why}")
+        exact = mode == 'exact'
+    rows = []
+    for field, epoch, a, b in _pairs(rec, now):
+        plain = a is None or b is None or field == 'epochs'
+        drift = a == b if plain else cross_machine_close(field, epoch, a, b)
+        ok = a == b if exact or plain else drift
+        rows.append(dict(run=rec['runner']['run'], field=field, committed=a, now=b, ok=ok is not False, compared=ok is not None,
+                         mode='exact' if exact else 'tolerance', why=why, proven=proven, within_drift=drift is not False))
+    return rows
+
 def verify(name:str, # a grid of `GRIDS` whose results are committed
            results='results', # where the committed results are
            sample:int|None=None, # re-run this many runs (a fixed choice); None: all
@@ -211,7 +232,6 @@ def verify(name:str, # a grid of `GRIDS` whose results are committed
           )->list:
     "Re-run committed runs from their recorded configuration; rows (run, field, committed, now, ok, mode, why)."
     import tempfile
-    from drmm_nb.machine import cross_machine_close
     if mode not in VERIFY_MODES: raise ValueError(f"mode must be one of {VERIFY_MODES}, got {mode!r}.")
     recs = [r for r in collect(name, results) if runs is None or fnmatch.fnmatch(r['runner']['run'], runs)]
     if not recs: raise FileNotFoundError(f"No finished runs of grid {name!r} under {results} match {runs or '*'}.")
@@ -223,19 +243,12 @@ def verify(name:str, # a grid of `GRIDS` whose results are committed
         for rec in recs:
             run = rec['runner']['run']
             now = rerun(rec, tmp/run, data_dir)
-            exact, why = replay_exact(rec, now['machine'])
-            if mode != 'auto':
-                why = f"{mode} mode asked for" + ('' if exact == (mode == 'exact') else f"; auto would be {'exact' if exact else 'tolerance'}: {why}")
-                exact = mode == 'exact'
-            m = 'exact' if exact else 'tolerance'
-            for field, epoch, a, b in _pairs(rec, now):
-                ok = a == b if exact or a is None or b is None or field == 'epochs' else cross_machine_close(field, epoch, a, b)
-                rows.append(dict(run=run, field=field, committed=a, now=b, ok=ok is not False, compared=ok is not None, mode=m, why=why))
-            if not exact and twice and not repeated:  # the cross-machine check stands on a deterministic re-run
+            rows += compare_records(rec, now, mode)
+            if rows[-1]['mode'] == 'tolerance' and twice and not repeated:  # the cross-machine check stands on a deterministic re-run
                 again, repeated = rerun(rec, tmp/f'{run}-again', data_dir), True
                 for field, epoch, a, b in _pairs(now, again):
                     rows.append(dict(run=run, field=f'repeat: {field}', committed=a, now=b, ok=a == b, compared=True, mode='exact',
-                                     why='the same run twice on this machine'))
+                                     why='the same run twice on this machine', proven=True, within_drift=a == b))
     finally:
         if scratch is None: shutil.rmtree(tmp, ignore_errors=True)
     return rows
@@ -263,15 +276,26 @@ def verify_report(rows:list, name:str)->tuple:
             lines += ['', "The same run trained twice on this machine gave different numbers: training is not deterministic here "
                           "(threads, a non-deterministic kernel, or a changed setting between the runs); no comparison with "
                           "the committed results can be trusted until it is."]
-        if any(r['mode'] == 'exact' and not r['field'].startswith('repeat: ') for r in bad):
+        changed = [r for r in bad if r['mode'] == 'exact' and not r['field'].startswith('repeat: ')]
+        unproven = sorted({r['run'] for r in changed if not r['proven']})
+        if unproven:
+            ex = [r for r in rows if r['run'] in unproven and r['mode'] == 'exact' and not r['field'].startswith('repeat: ')]
+            far = [r for r in ex if not r['within_drift']]
+            lines += ['', f"{', '.join(unproven)}: compared to the bit, but this machine is not proven to compute like the recording "
+                          f"one ({ex[0]['why']}). The arithmetic differs, which says nothing about training. Within the "
+                          f"cross-machine tolerance " + (f"{len(far)} of these values differ: training has changed, or this "
+                          f"machine drifts more than those measured; check on a machine like the recording one." if far else
+                          "every value agrees.") + " Delete nothing on this evidence."]
+        if any(r['proven'] for r in changed):
             lines += ['', f"Training no longer reproduces these committed results on a machine that must reproduce them to the bit "
                           f"(the reason is in the mode above). If the change is intended, regenerate them: delete results/{name}/<run>/ "
                           f"for each run above and run `drmm-experiments run {name}` (then `drmm-experiments table {name}`), and "
                           f"commit the new results with the change."]
-        if any(r['mode'] == 'tolerance' for r in bad):
+        if any(r['mode'] == 'tolerance' and not r['field'].startswith('repeat: ') for r in bad):
             lines += ['', "These runs were recorded on another CPU type or setting, where the last bits differ; they differ here "
                           "by more than the drift measured between CPU types (`drmm_nb.machine.cross_machine_close`), so training "
                           "has changed, or this machine drifts more than those measured. Do not regenerate the results on this "
-                          "evidence: check on a machine like the recording one (`machine` in metrics.json) or re-record in the "
-                          "portable mode (`drmm-experiments run --portable`)."]
+                          "evidence: check on a machine like the recording one (`machine` in metrics.json), or re-record in the "
+                          "portable mode (`drmm-experiments run --portable`), which agrees to the bit within a group of CPU "
+                          "types (`drmm_nb.machine.PORTABLE_GROUPS`)."]
     return not bad, '\n'.join(lines)

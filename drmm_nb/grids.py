@@ -137,7 +137,7 @@ GRIDS = {
     'mnist': lambda: mnist_grid(**ONE_PASS),
     'digits_render': lambda: make_grid('digits', [50, 100], range(5), RENDER_VARIANTS, epochs=DIGITS_EPOCHS, **ONE_PASS),
     'digits_portable': lambda: make_grid('digits', [50], range(2), ['supervised', 'entropy', 'rc', 'rc_kl_nn'],
-                                         epochs=DIGITS_EPOCHS, portable=True, **ONE_PASS),  # the same numbers on every CPU type
+                                         epochs=DIGITS_EPOCHS, portable=True, **ONE_PASS),  # the same numbers within machine.PORTABLE_GROUPS
     'fashion_render': lambda: make_grid('fashion_mnist', [1000], range(3), ['supervised_A', 'entropy_A', 'rc_kl_nn_A'],
                                         epochs=FASHION_RENDER_EPOCHS, **ONE_PASS),
     # the halves of each paired batch normalised apart, as the authors did (the default since issue 20)

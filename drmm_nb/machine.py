@@ -10,27 +10,32 @@ import ctypes, functools, math, os, platform, subprocess, sys
 import torch
 
 # %% auto #0
-__all__ = ['CPU_FLAGS', 'MKL_BRANCHES', 'PINNING_VARS', 'PORTABLE_ENV', 'DRIFT_RTOL', 'DRIFT_FIRST_ERROR', 'DRIFT_FINAL_ERROR',
-           'cpu_info', 'aten_capability', 'onednn_isa', 'mkl_branch', 'machine_facts', 'backfilled_facts',
-           'is_portable', 'portable_available', 'portable_mode', 'same_numbers', 'cross_machine_close', 'drift_summary',
-           'fast_options']
+__all__ = ['CPU_FLAGS', 'MKL_BRANCHES', 'PINNING_VARS', 'PORTABLE_ENV', 'PORTABLE_GROUPS', 'DRIFT_RTOL', 'DRIFT_FIRST_ERROR',
+           'DRIFT_FINAL_ERROR', 'parse_cpuinfo', 'cpu_info', 'aten_capability', 'onednn_isa', 'mkl_branch',
+           'machine_facts', 'backfilled_facts', 'is_portable', 'portable_available', 'portable_mode', 'cpu_type',
+           'portable_alike', 'same_numbers', 'cross_machine_close', 'drift_summary', 'fast_options']
 
 # %% ../nbs/04a_machine.ipynb #bb161e83
 CPU_FLAGS = ('avx2', 'fma', 'avx512f', 'avx512_vnni', 'avx512_bf16', 'avx512_fp16', 'amx_bf16', 'avx_vnni')  # the flags that change kernels
 
-@functools.lru_cache(None)
-def cpu_info()->dict:
-    "Model name, vendor, family and model number, and the vector flags (`CPU_FLAGS`) of this CPU, from /proc/cpuinfo."
+def parse_cpuinfo(text:str, # the text of /proc/cpuinfo (its first processor's block is read)
+                 )->dict:
+    "Model name, vendor, family and model number, and the vector flags (`CPU_FLAGS`) of the CPU that `text` describes."
     info = {}
-    try:
-        for line in open('/proc/cpuinfo'):
-            if not line.strip(): break  # the first processor's block is enough
-            k, _, v = line.partition(':'); info.setdefault(k.strip(), v.strip())
-    except OSError: pass
+    for line in text.splitlines():
+        if not line.strip(): break  # the first processor's block is enough
+        k, _, v = line.partition(':'); info.setdefault(k.strip(), v.strip())
     flags = set(info.get('flags', '').split())
     return dict(model=info.get('model name') or platform.processor() or platform.machine(), vendor=info.get('vendor_id'),
                 family=info.get('cpu family'), model_id=info.get('model'), flags=[f for f in CPU_FLAGS if f in flags],
                 bf16=bool(flags & {'avx512_bf16', 'amx_bf16'}))
+
+@functools.lru_cache(None)
+def cpu_info()->dict:
+    "`parse_cpuinfo` of this machine's /proc/cpuinfo."
+    try: text = open('/proc/cpuinfo').read()
+    except OSError: text = ''
+    return parse_cpuinfo(text)
 
 # %% ../nbs/04a_machine.ipynb #d4d6e3f0
 def aten_capability()->str:
@@ -99,9 +104,11 @@ def is_portable()->bool:
     return (not torch.backends.mkldnn.enabled and not torch._C._get_nnpack_enabled() and aten_capability() == 'AVX2'
             and mkl_branch() == 'COMPATIBLE')
 
-def portable_available()->tuple:
+def portable_available(cpu:dict|None=None, # `cpu_info()` of the machine asked about (default: this one)
+                      )->tuple:
     "(ok, why not): whether this machine and environment allow the portable mode."
-    if 'avx2' not in cpu_info()['flags']: return False, f"this CPU has no AVX2 (flags: {cpu_info()['flags']})"
+    flags = (cpu or cpu_info())['flags'] or []
+    if 'avx2' not in flags: return False, f"this CPU has no AVX2 (flags: {flags})"
     clash = {k: os.environ[k] for k, v in PORTABLE_ENV.items() if os.environ.get(k, v).lower() != v.lower()}
     if clash: return False, f"{clash} is set in the environment, and the portable mode needs {PORTABLE_ENV}"
     return True, ''
@@ -122,7 +129,27 @@ def portable_mode()->dict:
 
 # %% ../nbs/04a_machine.ipynb #ea085da8
 _CPU_KEYS = ('vendor', 'family', 'model_id', 'model', 'flags', 'bf16')
+PORTABLE_GROUPS = (  # CPU types whose portable-mode arithmetic was measured to agree to the bit, with the evidence
+    dict(types=('AuthenticAMD family 25 model 1', 'AuthenticAMD family 25 model 17'),  # AMD EPYC Zen 3 (AVX2), Zen 4 (AVX-512, bf16)
+         evidence="digits_portable and digits_portable_apart, recorded on model 1, replayed to the bit on model 17 "
+                  "(verify --mode exact, 16 runs)"),
+)
 
+def cpu_type(cpu:dict|None)->str|None:
+    "'vendor family F model M' of a `cpu_info()` dict; None where the record does not say."
+    if not cpu or None in (cpu.get('vendor'), cpu.get('family'), cpu.get('model_id')): return None
+    return f"{cpu['vendor']} family {cpu['family']} model {cpu['model_id']}"
+
+def portable_alike(a:dict|None, b:dict|None)->tuple:
+    "(alike, why): whether portable runs on CPUs `a` and `b` (`cpu_info()` dicts) are proven to give the same bits."
+    ta, tb = cpu_type(a), cpu_type(b)
+    if ta is None or tb is None: return False, "a record does not say its CPU type"
+    if ta == tb: return True, f"one CPU type ({ta})"
+    if any(ta in g['types'] and tb in g['types'] for g in PORTABLE_GROUPS): return True, f"{ta} and {tb}, one of PORTABLE_GROUPS"
+    return False, (f"{ta} recorded, {tb} here: not proven to compute alike in the portable mode (PORTABLE_GROUPS; "
+                   f"MKL's float32 sqrt differs between vendors)")
+
+# %% ../nbs/04a_machine.ipynb #079ff047
 def same_numbers(rec:dict|None, # the `machine` facts of a recorded run
                  now:dict, # `machine_facts()` of this process
                 )->tuple:
@@ -136,7 +163,10 @@ def same_numbers(rec:dict|None, # the `machine` facts of a recorded run
     unknown = [k for k in keys if get(rec, k) is None]
     differ = [f"{k}: {get(rec, k)!r} recorded, {get(now, k)!r} here" for k in keys if get(rec, k) is not None and get(rec, k) != get(now, k)]
     if differ: return False, 'another machine or setting (' + '; '.join(differ) + ')'
-    how = 'both in the portable mode' if both_portable else 'same CPU type, kernel sets and settings'
+    if both_portable:
+        alike, why = portable_alike(rec.get('cpu'), now.get('cpu'))
+        if not alike: return False, 'both in the portable mode, but ' + why
+    how = f'both in the portable mode on {why}' if both_portable else 'same CPU type, kernel sets and settings'
     return True, how + (f" (not recorded, so not compared: {', '.join(unknown)})" if unknown else '')
 
 # %% ../nbs/04a_machine.ipynb #c95eddcd
@@ -185,8 +215,9 @@ def drift_summary(emulations:list, # `bench/isa_drift.py`'s results: dicts with 
 
 # %% ../nbs/04a_machine.ipynb #3f3dc2f7
 def fast_options(device='cpu', # where training runs
+                 facts:dict|None=None, # `machine_facts()` of the machine asked about (default: this one)
                 )->dict:
     "`drmm_learner` options fastest on this machine: channels-last; bf16 autocast on CUDA or with native CPU bf16."
     if torch.device(device).type == 'cuda': return dict(mixed_precision=True, channels_last=True)
-    isa = onednn_isa() or ''
+    isa = (facts['onednn_isa'] if facts else onednn_isa()) or ''
     return dict(mixed_precision='bfloat16' in isa or 'AMX' in isa, channels_last=True)

@@ -162,7 +162,7 @@ class FitOptions(Options):
     bf16:bool=False # bf16 autocast on the CPU too (on CUDA autocast is always on); changes the numbers
     channels_last:bool=False # channels-last memory format for the model and the batches
     fast:bool=False # the configuration measured fastest on this CPU type (channels-last; bf16 only with bf16 instructions); changes the numbers
-    portable:bool=False # ATen AVX2, MKL COMPATIBLE, no oneDNN/NNPACK: seeded CPU runs alike on every x86-64 CPU type (slower)
+    portable:bool=False # ATen AVX2, MKL COMPATIBLE, no oneDNN/NNPACK: seeded CPU runs alike within the CPU groups measured (machine.PORTABLE_GROUPS; slower)
     compile:bool=False # torch.compile the objective (top-down pass and losses) while training; eager, with a warning, if it fails
     sync_bn:bool=False # under torchrun on CUDA: SyncBatchNorm, statistics over the global batch (default: each rank's own)
     checks = {'epochs': (lambda v: v >= 1, 'at least 1'), 'lr': (lambda v: v > 0, 'must be positive'),
@@ -170,7 +170,7 @@ class FitOptions(Options):
               'bs': (lambda v: v >= 2 and v % 2 == 0, 'an even number >= 2 (half labeled, half unlabeled)')}
     def check(self):
         if self.portable and (self.bf16 or self.channels_last or self.compile or self.fast):
-            raise ValueError("portable runs the plain fp32 kernels that give the same numbers on every CPU type; it does not go "
+            raise ValueError("portable runs the plain fp32 kernels pinned to one kernel set; it does not go "
                              "with bf16, channels_last, fast or compile (drop one or the other).")
 
 @dataclass

@@ -9,13 +9,14 @@ from __future__ import annotations
 import gzip, pickle, struct
 from pathlib import Path
 import numpy as np
-from .machine import same_numbers, machine_facts
+from .machine import same_numbers, machine_facts, parse_cpuinfo, PORTABLE_ENV
 from .images import ImageArrays, CIFAR_FILES
 from .datasets import MNIST_FILES
 
 # %% auto #0
-__all__ = ['CIFAR_NAMES', 'REFERENCE_MACHINE', 'write_idx', 'write_mnist', 'shared_mnist_dir', 'write_modified_mnist',
-           'write_svhn', 'write_cifar', 'write_tiny_datasets', 'reference_env', 'check_reproduces']
+__all__ = ['CIFAR_NAMES', 'FIXTURE_CPUINFO', 'FIXTURE_ONEDNN_ISA', 'REFERENCE_MACHINE', 'write_idx', 'write_mnist',
+           'shared_mnist_dir', 'write_modified_mnist', 'write_svhn', 'write_cifar', 'write_tiny_datasets',
+           'fixture_machine', 'reference_env', 'check_reproduces']
 
 # %% ../nbs/13_testing.ipynb #2e54edbb
 _IDX_CODES = {'u1': 0x08, 'i1': 0x09, 'i2': 0x0B, 'i4': 0x0C, 'f4': 0x0D, 'f8': 0x0E}
@@ -112,23 +113,53 @@ def write_tiny_datasets(root, # folder to write into
     write_cifar(root/'cifar-10-batches-py', n_train // 5, seed=seed, n_test=n_test, every_class=True)
     return root
 
+# %% ../nbs/13_testing.ipynb #a5394823
+FIXTURE_CPUINFO = {  # the first lines of /proc/cpuinfo on the CPU types this project has run on (flags: the vector ones)
+    'amd_zen3': 'vendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 1\nmodel name\t: AMD EPYC\n'
+                'flags\t\t: fpu sse2 avx avx2 fma f16c\n',
+    'amd_zen4': 'vendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\nmodel name\t: AMD EPYC\n'
+                'flags\t\t: fpu sse2 avx avx2 fma f16c avx512f avx512dq avx512bw avx512vl avx512_vnni avx512_bf16\n',
+    'intel_avx512': 'vendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 85\nmodel name\t: Intel(R) Xeon(R) Processor\n'
+                    'flags\t\t: fpu sse2 avx avx2 fma f16c avx512f avx512dq avx512bw avx512vl avx512_vnni\n',
+    'intel_amx': 'vendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 167\nmodel name\t: Intel(R) Xeon(R) Processor\n'
+                 'flags\t\t: fpu sse2 avx avx2 fma f16c avx512f avx512dq avx512bw avx512vl avx512_vnni avx512_bf16 '
+                 'avx512_fp16 avx_vnni amx_bf16 amx_tile amx_int8\n',
+}
+FIXTURE_ONEDNN_ISA = {  # what oneDNN reports as its ISA on each, natively
+    'amd_zen3': 'Intel AVX2', 'amd_zen4': 'Intel AVX-512 with Intel DL Boost and bfloat16 support',
+    'intel_avx512': 'Intel AVX-512 with Intel DL Boost',
+    'intel_amx': 'Intel AVX10.1 and Intel AMX with bfloat16, float16 and 8-bit integer support'}
+
+def fixture_machine(name:str, # a key of `FIXTURE_CPUINFO`
+                    portable:bool=False, # the facts in the portable mode (`drmm_nb.machine.portable_mode`)
+                    threads:int=1, torch_version:str='2.14.1+cu130')->dict:
+    "`machine_facts()` as the CPU type `name` reports them, natively or in the portable mode; for tests of machine rules."
+    cpu = parse_cpuinfo(FIXTURE_CPUINFO[name])
+    native = dict(aten_capability='AVX512' if 'avx512f' in cpu['flags'] else 'AVX2', onednn_isa=FIXTURE_ONEDNN_ISA[name],
+                  mkl_branch='OFF', mkldnn=True, nnpack=True, pinned={})
+    pinned = dict(aten_capability='AVX2', onednn_isa=FIXTURE_ONEDNN_ISA[name], mkl_branch='COMPATIBLE', mkldnn=False,
+                  nnpack=False, pinned=dict(PORTABLE_ENV))
+    return dict(cpu=cpu, **(pinned if portable else native), threads=threads, torch=torch_version, portable=portable)
+
 # %% ../nbs/13_testing.ipynb #1c6c7615
 REFERENCE_MACHINE = dict(  # `machine_facts()` of what recorded the expected values in these notebooks (1 thread, as nbdev-test runs)
     cpu=dict(model='AMD EPYC', vendor='AuthenticAMD', family='25', model_id='1', flags=['avx2', 'fma'], bf16=False),
     aten_capability='AVX2', onednn_isa='Intel AVX2', mkl_branch='OFF', mkldnn=True, nnpack=True, threads=1,
     torch='2.14.1+cu130', pinned={}, portable=False)
 
-def reference_env()->bool:
-    "Whether this process computes like the one that recorded the expected values (`REFERENCE_MACHINE`), bit for bit."
-    return same_numbers(REFERENCE_MACHINE, machine_facts())[0]
+def reference_env(facts:dict|None=None, # `machine_facts()` of the process asked about (default: this one)
+                 )->bool:
+    "Whether a process computes like the one that recorded the expected values (`REFERENCE_MACHINE`), bit for bit."
+    return same_numbers(REFERENCE_MACHINE, facts or machine_facts())[0]
 
 def check_reproduces(value:float, # what a seeded CPU run computes now
                      expected:float, # what the same run computed on `REFERENCE_MACHINE`
                      tol:float=0.02, # allowed difference on any other machine or setting
                      what:str='test error', # named in the failure message
+                     facts:dict|None=None, # `machine_facts()` of the process that computed `value` (default: this one)
                     )->str:
     "Assert a seeded CPU run's result: exactly on `REFERENCE_MACHINE`, within `tol` elsewhere; returns 'exact' or 'close'."
-    exact, why = same_numbers(REFERENCE_MACHINE, machine_facts())
+    exact, why = same_numbers(REFERENCE_MACHINE, facts or machine_facts())
     ok = value == expected if exact else abs(value - expected) <= tol
     if not ok:
         if exact: raise AssertionError(f"{what} {value!r} does not reproduce the recorded {expected!r} exactly ({why}). If "

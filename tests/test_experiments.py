@@ -232,12 +232,33 @@ def test_make_test_verification_on_an_emulated_other_cpu():
     assert 'trained twice here: bit-identical' in r.stdout and 'regenerate' not in r.stdout
 
 
-def test_portable_records_verify_exactly_on_an_emulated_other_cpu():
+@pytest.fixture(scope='module')
+def portable_here(tmp_path_factory):
+    "A short portable record made on the machine that runs the tests (3 epochs of digits_portable's supervised-s0)."
+    res = tmp_path_factory.mktemp('portable')
+    r = run(['run', 'digits_portable', '--only', 'digits-nl50-supervised-s0', '--set', 'epochs=3', '--quiet',
+             '--results', str(res/'results'), '--runs', str(res/'runs')])
+    assert r.returncode == 0, r.stdout + r.stderr
+    return res/'results'
+
+
+def test_portable_records_verify_exactly_on_an_emulated_other_cpu(portable_here):
     "Records of the portable mode reproduce to the bit under another oneDNN instruction set (oneDNN is not used there)."
     import os
-    r = run(['verify', 'digits_portable', '--sample', '1'], env={**os.environ, 'ONEDNN_MAX_CPU_ISA': 'SSE41'})
+    r = run(['verify', 'digits_portable', '--results', str(portable_here)], env={**os.environ, 'ONEDNN_MAX_CPU_ISA': 'SSE41'})
     assert r.returncode == 0, r.stdout + r.stderr
-    assert 'values compared exactly [mode exact: both in the portable mode' in r.stdout, r.stdout
+    assert 'values compared exactly [mode exact: both in the portable mode on one CPU type' in r.stdout, r.stdout
+
+
+def test_committed_portable_records_verify_on_any_cpu():
+    "The committed portable records (AVX2 AMD EPYC) pass here, exactly where this CPU is proven alike, else within the tolerance."
+    from drmm_nb.machine import portable_alike, cpu_info
+    r = run(['verify', 'digits_portable', '--sample', '1', '--once'])
+    assert r.returncode == 0, r.stdout + r.stderr
+    rec = json.loads((ROOT/'results'/'digits_portable'/'digits-nl50-entropy-s0'/'metrics.json').read_text())
+    alike = portable_alike(rec['machine']['cpu'], cpu_info())[0]
+    line = next(l for l in r.stdout.splitlines() if 'values compared' in l)
+    assert ('compared exactly' if alike else 'within the cross-machine tolerance') in line, r.stdout
 
 
 CONSTANTS = {  # one constant of training changed, in every Python process started with the environment below
@@ -256,14 +277,16 @@ def _changed_constant(tmp_path, which):
 
 @pytest.mark.parametrize('which,grid,run_name,mode,caught', [
     ('momentum', 'digits_render', 'digits-nl50-supervised_A-s1', 'tolerance', True),
-    ('momentum', 'digits_portable', 'digits-nl50-supervised-s0', 'exact', True),
-    ('eps', 'digits_portable', 'digits-nl50-supervised-s0', 'exact', True),
+    ('momentum', 'here', 'digits-nl50-supervised-s0', 'exact', True),   # 'here': a portable record made on this machine
+    ('eps', 'here', 'digits-nl50-supervised-s0', 'exact', True),
     # the documented limit: a change that moves the first epoch no more than CPU types drift (eps: 2e-5 relative in
     # the training loss, 1e-4 in the test loss) and the final error by under two points passes the cross-machine check
     ('eps', 'digits_render', 'digits-nl50-supervised_A-s1', 'tolerance', False)])
-def test_a_changed_constant_and_verify(tmp_path, which, grid, run_name, mode, caught):
+def test_a_changed_constant_and_verify(tmp_path, request, which, grid, run_name, mode, caught):
     "One changed constant of training fails verify in both modes, unless it is smaller than cross-machine drift."
-    r = run(['verify', grid, '--only', run_name, '--once', '--mode', mode], env=_changed_constant(tmp_path, which))
+    where = ['--results', str(request.getfixturevalue('portable_here'))] if grid == 'here' else []
+    grid = 'digits_portable' if grid == 'here' else grid
+    r = run(['verify', grid, '--only', run_name, '--once', '--mode', mode, *where], env=_changed_constant(tmp_path, which))
     assert r.returncode == (1 if caught else 0), (CONSTANTS[which][0], r.stdout + r.stderr)
     assert f'[mode {mode}: {mode} mode asked for' in r.stdout, r.stdout
     if caught:
