@@ -13,8 +13,9 @@ from .options import flat_config
 from .grids import VARIANTS, PAPER_TABLE1, PAPER_TABLE2
 
 # %% auto #0
-__all__ = ['CURVE_TERMS', 'DIAG_TERMS', 'collect', 'baseline_of', 'summarise', 'table_md', 'write_table', 'plot_curves',
-           'diag_summary', 'diag_md', 'plot_diagnostics', 'compare', 'compare_md', 'table1_md', 'side_by_side_md']
+__all__ = ['CURVE_TERMS', 'DIAG_TERMS', 'TEST_IMAGES', 'collect', 'baseline_of', 'summarise', 'table_md', 'write_table',
+           'plot_curves', 'diag_summary', 'diag_md', 'plot_diagnostics', 'verdict', 'compare', 'compare_md',
+           'table1_md', 'side_by_side_md']
 
 # %% ../nbs/08a_reports.ipynb #6a6dbca1
 def collect(name:str, results='results')->list:
@@ -184,26 +185,45 @@ def plot_diagnostics(recs:list, # records from `collect`
     return fig
 
 # %% ../nbs/08a_reports.ipynb #446c2724
-def compare(recs:list, # records from `collect`
+TEST_IMAGES = dict(digits=450, mnist=10_000, fashion_mnist=10_000, svhn=26_032, cifar10=10_000)  # test-set sizes: errors as counts
+
+def verdict(lo:float, hi:float, n:int)->str:
+    "The words of a paired 95% interval [lo, hi] over n seeds: 'better', 'worse', or what it excludes."
+    if n < 2 or math.isnan(lo): return f"n={n}: no interval"
+    if hi < 0: return 'better'
+    if lo > 0: return 'worse'
+    return f"not detected: effects beyond [{lo:+.2f}, {hi:+.2f}] excluded"
+
+def compare(recs:list, # records from `collect` (several grids' records may be joined)
             a:str, b:str, # variants: a minus b
             dataset:str|None=None, n_labeled:int|None=None)->dict:
-    "Paired (by seed) difference of test error in points, variant `a` minus `b`: mean, std over seeds, wins of `a`."
-    pick = lambda v: {r['config']['seed']: 100 * r['final']['test_error'] for r in recs if _variant(r) == v
+    "Paired (by seed) difference of test error in points, `a` minus `b`: mean, SD, 95% t-interval, better/tie/worse, verdict."
+    from scipy.stats import t as student_t
+    pick = lambda v: {r['config']['seed']: r for r in recs if _variant(r) == v
                       and (dataset is None or r['config']['dataset'] == dataset)
                       and (n_labeled is None or r['config']['n_labeled'] == n_labeled)}
-    ea, eb = pick(a), pick(b)
-    seeds = sorted(set(ea) & set(eb))
-    d = np.array([ea[s] - eb[s] for s in seeds])
-    return dict(a=a, b=b, dataset=dataset, n_labeled=n_labeled, n=len(d), mean=float(d.mean()) if len(d) else float('nan'),
-                std=float(d.std(ddof=1)) if len(d) > 1 else float('nan'), wins=int((d < 0).sum()))
+    ra, rb = pick(a), pick(b)
+    seeds = sorted(set(ra) & set(rb))
+    err = lambda r: 100 * r['final']['test_error']
+    wrong = lambda r: round(r['final']['test_error'] * TEST_IMAGES.get(r['config']['dataset'], 1e6))  # images got wrong
+    d = np.array([err(ra[s]) - err(rb[s]) for s in seeds]); k = np.array([wrong(ra[s]) - wrong(rb[s]) for s in seeds])
+    n = len(d); mean = float(d.mean()) if n else float('nan'); sd = float(d.std(ddof=1)) if n > 1 else float('nan')
+    half = float(student_t.ppf(0.975, n - 1) * sd / math.sqrt(n)) if n > 1 else float('nan')
+    lo, hi = mean - half, mean + half
+    return dict(a=a, b=b, dataset=dataset, n_labeled=n_labeled, n=n, seeds=seeds, mean=mean, std=sd, lo=lo, hi=hi,
+                better=int((k < 0).sum()), tie=int((k == 0).sum()), worse=int((k > 0).sum()), wins=int((k < 0).sum()),
+                verdict=verdict(lo, hi, n))
 
 def compare_md(recs:list, pairs:list, dataset:str, n_labeled_values:list)->str:
     "A markdown table of `compare` for each (a, b) in `pairs` and each $N_L$."
-    lines = ['| $N_L$ | comparison | difference (pts, mean ± std over seeds) | a better in |', '|---|---|---|---|']
+    lines = ['| $N_L$ | comparison | n | difference (pts, mean ± SD) | 95% interval | better / tie / worse | verdict |',
+             '|---|---|---|---|---|---|---|']
     for nl in n_labeled_values:
         for a, b in pairs:
             c = compare(recs, a, b, dataset, nl)
-            lines.append(f"| {nl} | {a} − {b} | {_pm(c['mean'], c['std'])} | {c['wins']}/{c['n']} |")
+            ci = '–' if c['n'] < 2 else f"[{c['lo']:+.2f}, {c['hi']:+.2f}]"
+            lines.append(f"| {nl} | {a} − {b} | {c['n']} | {_pm(c['mean'], c['std'])} | {ci} | "
+                         f"{c['better']} / {c['tie']} / {c['worse']} | {c['verdict']} |")
     return '\n'.join(lines)
 
 # %% ../nbs/08a_reports.ipynb #4da3686c
