@@ -9,6 +9,9 @@
     python bench/step.py --fast               # only the configuration `drmm-train --fast` picks on this CPU
     python bench/step.py --configs fp32,channels_last   # some of the four (bf16 is ~10x slower without bf16 instructions)
 
+Each step's FLOPs are counted by torch's FlopCounterMode; its GFLOP/s are printed beside the peak of this core for the
+data type, measured in the same run as a large matrix product (fp32 or bf16).
+
 The first line names the CPU (model, family/model number, bf16 instructions) and the kernel sets in use (ATen, oneDNN,
 MKL): the times, and which configuration is fastest, depend on it. With all four configurations it also says whether the
 rule of `drmm_nb.machine.fast_options` picked the one measured fastest.
@@ -79,6 +82,21 @@ def make_steps(arch, shape, args, device):
         return f
     model.train()
     return step(drmm_loss), step(plain_loss)
+
+
+def step_flops(fn)->int:
+    "Floating-point operations of one call of `fn` (a training step), as torch's FlopCounterMode counts them."
+    from torch.utils.flop_counter import FlopCounterMode
+    with FlopCounterMode(display=False) as fc: fn()
+    return fc.get_total_flops()
+
+
+def peak_gflops(device, bf16:bool, n:int=2048, reps:int=5)->float:
+    "What this core does on a large matrix product in the data type (median of `reps`): the reference for GFLOP/s."
+    dt = torch.bfloat16 if bf16 else torch.float32
+    a, b = torch.randn(n, n, device=device, dtype=dt), torch.randn(n, n, device=device, dtype=dt)
+    t = median_times([lambda: a @ b], reps, 2, device)[0]
+    return 2 * n ** 3 / t / 1e9
 
 
 def median_times(fns, n, warmup, device):
@@ -203,7 +221,7 @@ def main(argv=None):
     out = dict(device=str(device), threads=torch.get_num_threads(), bs=a.bs, options=opts, steps=a.steps, cases={},
                loadavg_at_start=os.getloadavg()[0], cpus=os.cpu_count(), machine=m,
                fast_pick=name(fast['mixed_precision'], fast['channels_last']))
-    step_s = None
+    step_s, peaks = None, {}
     for arch, shape in CASES:
         if a.arch and arch not in a.arch: continue
         res = {}
@@ -211,9 +229,16 @@ def main(argv=None):
             c = argparse.Namespace(**{**vars(a), 'bf16': bf, 'channels_last': cl})
             drmm, plain = make_steps(arch, shape, c, device)
             td, tp = median_times([drmm, plain], a.steps, a.warmup, device)
-            res[name(bf, cl)] = dict(drmm_ms=1e3 * td, plain_ms=1e3 * tp, ratio=td / tp, **({'compiled': c.compiled} if a.compile else {}))
+            fd, fp = step_flops(drmm), step_flops(plain)
+            if bf not in peaks: peaks[bf] = peak_gflops(device, bf, reps=2 if a.quick else 5)
+            gd, gp = fd / td / 1e9, fp / tp / 1e9
+            res[name(bf, cl)] = dict(drmm_ms=1e3 * td, plain_ms=1e3 * tp, ratio=td / tp, drmm_gflop=fd / 1e9, plain_gflop=fp / 1e9,
+                                     drmm_gflops=gd, plain_gflops=gp, peak_gflops=peaks[bf], **({'compiled': c.compiled} if a.compile else {}))
             print(f"{arch:10s} {shape[1]}x{shape[2]} [{name(bf, cl)}{', compiled' if c.compiled else ''}]: DRMM step {1e3 * td:8.2f} ms   plain step {1e3 * tp:8.2f} ms   "
                   f"ratio {td / tp:.2f}", flush=True)
+            print(f"{arch:10s} {shape[1]}x{shape[2]} [{name(bf, cl)}]: DRMM / plain step {fd / 1e9:.1f} / {fp / 1e9:.1f} GFLOP, "
+                  f"{gd:.0f} / {gp:.0f} GFLOP/s = {100 * gd / peaks[bf]:.0f}% / {100 * gp / peaks[bf]:.0f}% of this core's "
+                  f"{peaks[bf]:.0f} GFLOP/s on a {'bf16' if bf else 'fp32'} 2048x2048 matrix product", flush=True)
             if arch == 'conv_small' and (bf, cl) == configs[0]: step_s = td
             if a.profile: profile(drmm, f'{arch} DRMM [{name(bf, cl)}]', device); profile(plain, f'{arch} plain [{name(bf, cl)}]', device)
         bp = min(res, key=lambda k: res[k]['plain_ms']); bd = min(res, key=lambda k: res[k]['drmm_ms'])

@@ -171,7 +171,7 @@ def rerun(rec:dict, # a committed `metrics.json` record
     import subprocess
     from drmm_nb.machine import portable_available
     recorded = flat_config(rec['config'])
-    cfg = {k: v for k, v in recorded.items() if k not in RunOptions.names() and k != 'fast'}  # --fast: replayed as resolved
+    cfg = {**{k: v for k, v in recorded.items() if k not in RunOptions.names()}, 'fast': False}  # replayed as resolved, not re-picked
     if cfg.get('portable') and not portable_available()[0]: cfg['portable'] = False  # its facts then say why it is not exact
     argv = to_argv(cfg) + ['--device', 'cpu', '--out', str(out), '--overwrite', '--progress-every', '0']
     if data_dir or recorded.get('data_dir'): argv += ['--data-dir', str(data_dir or recorded['data_dir'])]

@@ -15,7 +15,7 @@ from .options import pick_arch
 __all__ = ['VARIANTS', 'DIGITS_EPOCHS', 'FASHION_EPOCHS', 'FASHION_RENDER_EPOCHS', 'MNIST_EPOCHS', 'GPU_MNIST_EPOCHS',
            'TABLE1_VARIANTS', 'MNIST_OPTS', 'PAPER_TABLE1', 'PAPER_TABLE2', 'RENDER_VARIANTS', 'PAPER_SETS', 'ONE_PASS',
            'APART', 'MNIST_APART', 'MNIST_10EP', 'PAIR_SEEDS', 'GRIDS', 'make_grid', 'mnist_grid', 'paper_grid',
-           'alpha_grid', 'get_grid', 'grid_names']
+           'alpha_grid', 'bf16_grid', 'get_grid', 'grid_names']
 
 # %% ../nbs/08_experiments.ipynb #0c116010
 VARIANTS = {  # name: (options that differ from the defaults, description)
@@ -115,9 +115,9 @@ def paper_grid(seeds:list=(0,))->list:
             runs.append(r)
     return runs
 
-ONE_PASS = dict(bn='together')  # the grids run before the halves of a paired batch were normalised apart (issue 20)
-APART = dict(bn='apart')  # the default since; written out so that these grids keep their meaning if the default moves
-MNIST_APART = dict(**APART, channels_last=True, fast=False)  # channels-last fp32, as every committed MNIST run: pinned
+ONE_PASS = dict(bn='together', fast=False)  # the grids run before the halves of a paired batch were normalised apart (issue 20), fp32
+APART = dict(bn='apart', fast=False)  # the default since, in fp32; written out so that these grids keep their meaning if a default moves
+MNIST_APART = dict(**APART, channels_last=True)  # channels-last fp32, as every committed MNIST run: pinned
 MNIST_10EP = dict(epochs=10, paper_seeds=(), **MNIST_APART)  # mnist_apart_10ep's protocol, for the grids that extend it
 PAIR_SEEDS = (3, 4, 5, 6, 10)  # with mnist_apart_10ep's seeds 0-2: eight pairs of entropy alone and the full objective
 
@@ -127,6 +127,14 @@ def alpha_grid(alphas=(0.2, 2., 5., 10.), seeds=range(10), n_labeled:int=50)->li
     for a in alphas:
         for r in make_grid('digits', [n_labeled], seeds, ['rc_kl_nn'], epochs=DIGITS_EPOCHS, alpha_rc=a, **APART):
             runs.append(dict(r, name=r['name'].replace('-rc_kl_nn-', f'-rc_kl_nn_a{a:g}-'), variant=f'rc_kl_nn_a{a:g}'))
+    return runs
+
+def bf16_grid(seeds=range(10), n_labeled:int=50)->list:
+    "`digits_alpha`'s entropy alone and full objective (Table 6's α_RC = 0.2) again in bf16 autocast: bf16's cost, paired by seed."
+    runs = []
+    for r in make_grid('digits', [n_labeled], seeds, ['entropy', 'rc_kl_nn'], epochs=DIGITS_EPOCHS, **{**APART, 'bf16': True}):
+        if r['variant'] == 'rc_kl_nn': r['opts']['alpha_rc'] = 0.2   # as digits_alpha's rc_kl_nn_a0.2
+        runs.append(dict(r, name=r['name'].replace(f"-{r['variant']}-", f"-{r['variant']}_bf16-"), variant=r['variant'] + '_bf16'))
     return runs
 
 GRIDS = {
@@ -150,11 +158,15 @@ GRIDS = {
                                        + mnist_grid(seeds=PAIR_SEEDS, variants=['rc_kl'], **MNIST_10EP)),
     'mnist_supervised_10ep': lambda: mnist_grid(seeds=range(3), variants=['supervised'], **MNIST_10EP),
     'mnist_sgd_10ep': lambda: mnist_grid(seeds=range(3), epochs=10, paper_seeds=(), variants=['entropy', 'rc_kl_nn'],
-                                         schedule='paper', fast=True, **APART),  # SGD 0.2 -> 1e-4 over 10 epochs; fast throughout
+                                         schedule='paper', **{**APART, 'fast': True}),  # SGD 0.2 -> 1e-4 over 10 epochs; fast throughout
     'fashion_mnist_apart': lambda: make_grid('fashion_mnist', [100], range(3), ['supervised', 'entropy', 'rc_kl_nn'],
                                              epochs=FASHION_EPOCHS, channels_last=True, **APART),
     'digits_portable_apart': lambda: make_grid('digits', [50], range(2), ['supervised', 'entropy', 'rc', 'rc_kl_nn'],
                                                epochs=DIGITS_EPOCHS, portable=True, **APART),
+    # issue 32: what bf16 autocast costs in accuracy (CPUs with bf16 instructions), against digits_alpha and mnist_apart
+    'digits_bf16': bf16_grid,
+    'mnist_bf16': lambda: [dict(r, name=r['name'].replace(f"-{r['variant']}-", f"-{r['variant']}_bf16-"), variant=r['variant'] + '_bf16')
+                           for r in mnist_grid(seeds=(0,), paper_seeds=(), variants=['entropy', 'rc_kl_nn'], **{**MNIST_APART, 'bf16': True})],
     # plans: the paper's protocol (500 epochs), MNIST on the device tool's GPU
     'paper': paper_grid,
     'mnist_gpu': lambda: mnist_grid(seeds=range(2), epochs=GPU_MNIST_EPOCHS, paper_seeds=()),

@@ -259,10 +259,10 @@ def drmm_learner(dls:DataLoaders, # from `drmm_nb.data.drmm_dataloaders`
                  model:ModelOptions|None=None, # how the DRMM is built ([04c_options](04c_options.ipynb))
                  loss:LossOptions|None=None, # the objective
                  diagnostics:int=10, # `RenderDiagnostics` on every k-th training batch; 0: off
-                 mixed_precision:bool|None=None, # autocast: bf16 (fp16 on older GPUs) on CUDA, bf16 on the CPU; None: on CUDA only
-                 channels_last:bool=False, # model and batches in channels-last memory format
+                 mixed_precision:bool|None=None, # autocast: bf16 (fp16 on older GPUs) on CUDA, bf16 on the CPU; None: as `fast` picks (no fast: CUDA only)
+                 channels_last:bool|None=None, # model and batches in channels-last memory format; None: as `fast` picks
                  compile:bool=False, # `torch.compile` the objective (top-down pass and losses) while training (`CompileStep`)
-                 fast:bool=False, # the configuration fastest on this machine (`fast_options`): channels-last, bf16 where the CPU has it
+                 fast:bool=True, # pick the two above, where None, as fastest on this machine (`fast_options`); False: plain fp32
                  metrics=None, # fastai metrics; default `LabeledError()` (column `error_rate`)
                  **kwargs, # options of `ModelOptions` and `LossOptions` by name (`alpha_rc=2`, `arch='conv_small'`); the rest go to fastai's `Learner`
                 )->Learner:
@@ -296,10 +296,10 @@ def drmm_learner(dls:DataLoaders, # from `drmm_nb.data.drmm_dataloaders`
     cbs += list(L(kwargs.pop('cbs', None)))
     learn = Learner(dls, model, loss_func=CrossEntropyLossFlat(ignore_index=-1),
                     metrics=L(metrics if metrics is not None else LabeledError()), cbs=cbs, **kwargs)
-    if fast:  # an explicit mixed_precision=False / channels_last=True still wins
+    if fast:  # an explicit mixed_precision= / channels_last= still wins
         f = fast_options(dls.device or 'cpu')
         if mixed_precision is None: mixed_precision = f['mixed_precision']
-        channels_last = channels_last or f['channels_last']
+        if channels_last is None: channels_last = f['channels_last']
     if mixed_precision is None: mixed_precision = torch.device(dls.device or 'cpu').type == 'cuda'
     on_cuda = torch.device(dls.device or 'cpu').type == 'cuda'
     if mixed_precision and on_cuda:

@@ -8,8 +8,8 @@ Docs: https://drmm-nb.github.io/drmm_nb/options.html.md"""
 __all__ = ['RC_TARGETS', 'BN_HALVES', 'DEFAULT_N_LABELED', 'GROUPS', 'PRESET_NAMES', 'PRESETS', 'PRESET_SOURCES', 'LEGACY_CONFIG',
            'option_docs', 'flag', 'Options', 'DataOptions', 'ModelOptions', 'LossOptions', 'FitOptions', 'RunOptions',
            'preset_groups', 'preset_values', 'preset_options', 'presets_md', 'RunConfig', 'option_owner', 'flat_config',
-           'pick_arch', 'resolved_model', 'resolved_loss', 'resolved_fit', 'resolve', 'add_options', 'build_parser',
-           'config_from_args', 'to_argv']
+           'pick_arch', 'resolved_model', 'resolved_loss', 'resolved_fit', 'speed_line', 'resolve', 'add_options',
+           'build_parser', 'config_from_args', 'to_argv']
 
 # %% ../nbs/04c_options.ipynb #2c5838db
 import argparse, ast, inspect, io, linecache, math, textwrap, tokenize
@@ -159,9 +159,9 @@ class FitOptions(Options):
     opt:Literal['adam', 'sgd']|None=None # optimiser (None: adam for one_cycle, sgd for paper)
     bs:int=100 # batch size, an even number: half labeled, half unlabeled
     seed:int=0 # seed of the labeled subset, the initialisation and the batch order
-    bf16:bool=False # bf16 autocast on the CPU too (on CUDA autocast is always on); changes the numbers
-    channels_last:bool=False # channels-last memory format for the model and the batches
-    fast:bool=False # the configuration measured fastest on this CPU type (channels-last; bf16 only with bf16 instructions); changes the numbers
+    bf16:bool|None=None # bf16 autocast on the CPU too (on CUDA autocast is always on); None: as `fast` picks; changes the numbers
+    channels_last:bool|None=None # channels-last memory format for the model and the batches; None: as `fast` picks
+    fast:bool=True # pick bf16 and channels_last left None as measured fastest on this CPU (channels-last; bf16 only with bf16 instructions); --no-fast: plain fp32
     portable:bool=False # ATen AVX2, MKL COMPATIBLE, no oneDNN/NNPACK: seeded CPU runs alike within the CPU groups measured (machine.PORTABLE_GROUPS; slower)
     compile:bool=False # torch.compile the objective (top-down pass and losses) while training; eager, with a warning, if it fails
     sync_bn:bool=False # under torchrun on CUDA: SyncBatchNorm, statistics over the global batch (default: each rank's own)
@@ -169,9 +169,9 @@ class FitOptions(Options):
               'lr_min': (lambda v: v > 0, 'must be positive'),
               'bs': (lambda v: v >= 2 and v % 2 == 0, 'an even number >= 2 (half labeled, half unlabeled)')}
     def check(self):
-        if self.portable and (self.bf16 or self.channels_last or self.compile or self.fast):
+        if self.portable and (self.bf16 or self.channels_last or self.compile):  # portable implies --no-fast
             raise ValueError("portable runs the plain fp32 kernels pinned to one kernel set; it does not go "
-                             "with bf16, channels_last, fast or compile (drop one or the other).")
+                             "with bf16, channels_last or compile (drop one or the other).")
 
 @dataclass
 class RunOptions(Options):
@@ -254,7 +254,7 @@ def presets_md()->str:
     return '\n'.join(rows)
 
 # %% ../nbs/04c_options.ipynb #3e30a55e
-LEGACY_CONFIG = dict(bn='together', bn_stats='unlabeled')  # what a record without these fields was trained with
+LEGACY_CONFIG = dict(bn='together', bn_stats='unlabeled', fast=False, bf16=False, channels_last=False)  # what a record without these fields was trained with
 
 @dataclass
 class RunConfig:
@@ -335,14 +335,24 @@ def resolved_loss(loss:LossOptions, preset:str, arch:str)->LossOptions:
     return replace(loss, **fill)
 
 def resolved_fit(fit:FitOptions, device:str='cpu')->FitOptions:
-    "`fit` with the schedule's learning rate and optimiser, and `fast` turned into the settings fastest on `device`'s kind."
+    "`fit` with the schedule's learning rate and optimiser, and bf16 / channels_last left None as `fast` picks on `device`."
     from drmm_nb.machine import fast_options
     fill = dict(lr=fit.lr if fit.lr is not None else (0.2 if fit.schedule == 'paper' else 3e-3),
-                opt=fit.opt or ('sgd' if fit.schedule == 'paper' else 'adam'))
-    if fit.fast:  # recorded as resolved on this machine: a replay elsewhere uses these, not its own rule
-        f = fast_options(device)
-        fill.update(bf16=fit.bf16 or f['mixed_precision'], channels_last=fit.channels_last or f['channels_last'])
+                opt=fit.opt or ('sgd' if fit.schedule == 'paper' else 'adam'), fast=fit.fast and not fit.portable)
+    pick = fast_options(device) if fill['fast'] else dict(mixed_precision=False, channels_last=False)
+    # recorded as resolved on this machine: a replay elsewhere uses these values, not its own rule
+    fill.update(bf16=pick['mixed_precision'] if fit.bf16 is None else fit.bf16,
+                channels_last=pick['channels_last'] if fit.channels_last is None else fit.channels_last)
     return replace(fit, **fill)
+
+def speed_line(fit:FitOptions, # resolved (`resolved_fit`)
+               device:str='cpu')->str:
+    "The one console line that says which speed configuration a run uses, and how to change it."
+    what = ' + '.join(k for k, on in (('bf16 autocast', fit.bf16), ('channels-last', fit.channels_last)) if on) or 'plain fp32'
+    why = ('the fastest measured for this CPU' if str(device).startswith('cpu') else f'the fastest on {device}') if fit.fast else \
+          ('the portable mode' if fit.portable else 'fast off')
+    alt = '--no-fast: plain fp32; --bf16/--no-bf16, --channels-last/--no-channels-last override' if fit.fast else '--fast: the fastest for this CPU'
+    return f"speed: {what} ({why}; {alt})"
 
 def resolve(config:RunConfig, img_shape:tuple, device:str='cpu')->RunConfig:
     "`config` with every None filled in for images of `img_shape` trained on `device` (what `metrics.json` records)."

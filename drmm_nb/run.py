@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from fastai.basics import *
 from .data import load_dataset, drmm_dataloaders
-from .options import RunConfig, resolve, flat_config
+from .options import RunConfig, resolve, flat_config, speed_line
 from .layers import unwrap_model
 from .learner import drmm_learner, show_reconstructions, TrainingDiverged
 from .distributed import DistRun, replicas_identical
@@ -203,7 +203,7 @@ def _train(cfg:RunConfig, dist, out:Path, mode:str)->dict:
     dls = drmm_dataloaders(arrays, n_labeled=cfg.data.n_labeled, bs=fit.bs, seed=fit.seed, device=device,
                            supervised_only=cfg.loss.supervised_only)
     learn = drmm_learner(dls, preset=cfg.preset, model=cfg.model, loss=cfg.loss, diagnostics=run.diag_every,
-                         mixed_precision=True if fit.bf16 else None, channels_last=fit.channels_last, compile=fit.compile,
+                         mixed_precision=True if fit.bf16 else None, channels_last=fit.channels_last, compile=fit.compile, fast=False,
                          opt_func=SGD if fit.opt == 'sgd' else Adam, path=out, model_dir='.')
     if not sys.stdout.isatty(): plain_progress(learn)
     record = dict(status='running', config=cfg.record(), labeled=dict(seed=fit.seed, n_labeled=dls.n_labeled,
@@ -237,6 +237,7 @@ def _train(cfg:RunConfig, dist, out:Path, mode:str)->dict:
                                  f"another --out.") from None
     elif run.resume and dist.is_main:
         print(f"drmm-train: --resume: {out} holds no checkpoint yet, so the run starts from the beginning.", flush=True)
+    if dist.is_main and start < fit.epochs: print(speed_line(fit, str(device)), flush=True)  # what `fast` picked, once
     if start < fit.epochs:
         dls.train.set_epoch(start)
         logger = RunLogger(out, record, start_epoch=start, elapsed=elapsed)

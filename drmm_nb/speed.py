@@ -26,11 +26,14 @@ class CPUAutocast(Callback):
         self.ac = torch.autocast('cpu', dtype=torch.bfloat16); self.ac.__enter__(); self.on = True
     def after_pred(self):
         if isinstance(self.pred, Tensor): self.learn.pred = self.pred.float()  # what `get_preds` returns, as MixedPrecision does
+        self._exit()  # the objective is computed (DRMMCallback's after_pred); what follows needs no region, so an error there leaves none open
     def _exit(self):
         if getattr(self, 'on', False): self.ac.__exit__(None, None, None); self.on = False
     def after_loss(self): self._exit()  # backward runs outside the region
     def after_cancel_batch(self): self._exit()
     def after_batch(self): self._exit()
+    def after_cancel_fit(self): self._exit()  # a fit cancelled inside the region
+    def after_fit(self): self._exit()
 
 class ChannelsLastBatches(ChannelsLast):
     "fastai's `ChannelsLast` (the model in channels-last memory format) and every batch too (faster convolutions on some hardware; `bench/step.py`)."
