@@ -157,7 +157,7 @@ def same_numbers(rec:dict|None, # the `machine` facts of a recorded run
     if not rec: return False, 'the record has no machine facts'
     keys = ['torch', 'threads', 'aten_capability', 'mkl_branch', 'mkldnn', 'nnpack']
     both_portable = bool(rec.get('portable')) and bool(now.get('portable'))
-    if not both_portable: keys += ['onednn_isa'] + [f'cpu.{k}' for k in _CPU_KEYS]
+    if not both_portable: keys += ['onednn_isa', 'pinned'] + [f'cpu.{k}' for k in _CPU_KEYS]  # pinned: an emulated CPU
     if not both_portable and not rec.get('cpu'): return False, 'the record does not say which CPU made it (a GPU run)'
     get = lambda d, k: (d.get('cpu') or {}).get(k[4:]) if k.startswith('cpu.') else d.get(k)
     unknown = [k for k in keys if get(rec, k) is None]
