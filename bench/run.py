@@ -45,10 +45,10 @@ class Clock:
             finally:
                 dt = time.perf_counter() - t0; self.depth -= 1; self.s[phase] += dt
                 if getattr(self, 'batch_open', False): self.in_batch_s += dt
-        setattr(obj, meth, timed)  # this instance only, in this process
+        object.__setattr__(obj, meth, timed)  # this instance only, in this process (fastai's Callback.__setattr__ would warn)
 
 
-class First(Callback):
+class ClockOpen(Callback):
     "Opens the clock's intervals (runs before every other callback)."
     order = -1000
     def __init__(self, clock): self.clock = clock
@@ -78,7 +78,7 @@ class First(Callback):
         if self.clock.in_fit: self.clock.t_valid, self.clock.validating = time.perf_counter(), True
 
 
-class Last(Callback):
+class ClockClose(Callback):
     "Closes them (runs after every other callback)."
     order = 1000
     def __init__(self, clock): self.clock = clock
@@ -116,7 +116,7 @@ def main(argv=None):
     clock = Clock()
     made = run_module.drmm_learner
     def drmm_learner(*args, **kw):  # drmm-train's learner, with the clock's two callbacks
-        learn = made(*args, **kw); learn.add_cbs([First(clock), Last(clock)]); return learn
+        learn = made(*args, **kw); learn.add_cbs([ClockOpen(clock), ClockClose(clock)]); return learn
     run_module.drmm_learner = drmm_learner  # in this process only
     with tempfile.TemporaryDirectory() as out:
         opts = dict(dataset=a.dataset, n_labeled=100 if a.dataset != 'digits' else 50, epochs=1, seed=0, bn='apart',

@@ -150,9 +150,13 @@ class RenderDiagnostics(Callback):
     "Whether the rendering terms act: rendered/target scale, each term's gradient on the shared weights relative to $L_H$'s, negative template entries."
     order = DRMMCallback.order + 1
     run_valid = False
-    def __init__(self, every:int=10): # measure on every `every`-th training batch (the first batch of each epoch included)
+    def __init__(self,
+                 every:int=10, # measure on every `every`-th training batch (the first batch of each epoch included)
+                 derive:bool=True, # one term's gradient from the training step's own backward pass (total minus the others)
+                ):
         if not (isinstance(every, int) and every >= 1): raise ValueError(f"every={every!r}: measure every k-th batch, k >= 1.")
-        self.every = every
+        self.every, self.derive = every, derive
+        self.derived, self.pending = None, None  # the term whose gradient the last measured batch derived; its work in flight
         self.cols = {k: DiagValue(k) for k in DIAG_COLUMNS}
         self.epoch_stats, self.history = None, []
 
@@ -174,7 +178,10 @@ class RenderDiagnostics(Callback):
         v = torch.as_tensor(v, dtype=torch.float64).cpu()
         self.acc[k] = self.acc.get(k, 0) + v
 
+    def _norms(self, gs): return torch.stack([g.float().norm() if g is not None else torch.zeros(()) for g in gs])
+
     def after_loss(self):
+        self.pending = None
         if not self.training or self.iter % self.every: return
         L, w = self.learn.drmm.losses, self.learn.drmm.weights
         weights = [l.weight for l in unwrap_model(self.learn.model).layers]
@@ -183,12 +190,36 @@ class RenderDiagnostics(Callback):
                 img, tgt = L.render['image'].float(), L.render['target'].float()
                 self._add('std_image', img.std()); self._add('std_target', tgt.std())
                 self._add('neg', torch.stack([(z < 0).float().mean() for z in L.render['templates'][:-1]]))
-        for t in ('h', 'rc', 'kl', 'nn'):
-            term = getattr(L, t) * w['alpha_' + t]
-            if not (w['alpha_' + t] and term.requires_grad): continue
-            gs = torch.autograd.grad(term, weights, retain_graph=True, allow_unused=True)
-            self._add('grad_' + t, torch.stack([g.float().norm() if g is not None else torch.zeros(()) for g in gs]))
+        active = [t for t in ('h', 'rc', 'kl', 'nn') if w['alpha_' + t] and getattr(L, t).requires_grad]
+        # one term (L_KL where it is on: the largest, so the difference loses least) comes from the backward pass
+        # fastai runs next, which computes the total; not under DDP, whose backward averages the processes' gradients
+        der = ('kl' if 'kl' in active else active[-1]) if active and self.derive and num_distrib() <= 1 else None
+        others = {}
+        for t in active:
+            if t == der: continue
+            gs = torch.autograd.grad(getattr(L, t) * w['alpha_' + t], weights, retain_graph=True, allow_unused=True)
+            self._add('grad_' + t, self._norms(gs))
+            if der: others[t] = gs
+        if der: self.pending = dict(term=der, total=L.total, weights=weights, others=others)
+        self.derived = der
         self.n += 1
+
+    def before_backward(self):
+        if self.pending: self.pending['before'] = [None if p.grad is None else p.grad.detach().clone() for p in self.pending['weights']]
+    def after_cancel_backward(self): self.pending = None
+    def after_backward(self):
+        "The derived term's gradient: what this backward pass added to the weights' `.grad`, minus the other terms'."
+        P, self.pending = self.pending, None
+        if not P or 'before' not in P: return
+        scale = 1. if self.learn.loss_grad is P['total'] else float(self.learn.loss_grad.detach() / P['total'].detach())
+        gs = []  # (`loss_grad` differs from the objective where a callback scaled it: gradient accumulation, fp16's scaler)
+        for i, (p, b) in enumerate(zip(P['weights'], P['before'])):
+            g = torch.zeros_like(p) if p.grad is None else p.grad.detach() - (0 if b is None else b)
+            g = g.float() / scale
+            for o in P['others'].values():
+                if o[i] is not None: g = g - o[i].float()
+            gs.append(g)
+        self._add('grad_' + P['term'], self._norms(gs))
 
     def after_train(self):
         if not self.n: return
