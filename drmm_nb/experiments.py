@@ -6,7 +6,7 @@ Docs: https://drmm-nb.github.io/drmm_nb/running.html.md"""
 
 # %% ../nbs/08b_running.ipynb #be8995c4
 from __future__ import annotations
-import argparse, fnmatch, json, os, platform, shutil, sys, time
+import argparse, contextlib, fnmatch, io, json, os, platform, shutil, sys, time
 from pathlib import Path
 import numpy as np
 import torch
@@ -15,8 +15,8 @@ from .grids import GRIDS, VARIANTS, get_grid, grid_names
 from .reports import collect, write_table, table_md, plot_curves, plot_diagnostics, _variant
 
 # %% auto #0
-__all__ = ['VERIFY_FIELDS', 'VERIFY_MODES', 'run_grid', 'experiments_parser', 'save_curves', 'main', 'rerun', 'replay_exact',
-           'compare_records', 'verify', 'verify_report']
+__all__ = ['VERIFY_FIELDS', 'VERIFY_MODES', 'run_grid', 'experiments_parser', 'save_curves', 'plan_jobs', 'main', 'rerun',
+           'replay_exact', 'compare_records', 'verify', 'verify_report']
 
 # %% ../nbs/08b_running.ipynb #8b845752
 def _finished(path:Path, opts:dict)->bool:
@@ -24,6 +24,21 @@ def _finished(path:Path, opts:dict)->bool:
     if not path.exists(): return False
     r = json.loads(path.read_text()); cfg = flat_config(r['config'])  # a record without `bn` was trained together
     return r.get('status') == 'finished' and all(cfg.get(k) == v for k, v in opts.items())
+
+def _claim(work:Path):
+    "An open lock file that this process holds while it trains `work` (the OS releases it however the process ends); None if another process holds it."
+    try: import fcntl
+    except ImportError: return contextlib.nullcontext()  # (no fcntl: Windows; one process per grid there)
+    work.parent.mkdir(parents=True, exist_ok=True)
+    f = open(work.parent/f'{work.name}.lock', 'w')
+    try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError: f.close(); return None
+    return f
+
+def _check_overrides(overrides:dict, results):
+    if overrides and Path(results).resolve() == Path('results').resolve():
+        raise ValueError(f"overrides {overrides} change the grid's configurations: write them elsewhere with "
+                         f"results=... (--results DIR), not into results/.")
 
 def run_grid(name:str, # a grid of `GRIDS` (or experiments/NAME.json)
              results='results', # results files go to results/NAME/<run>/metrics.json
@@ -37,15 +52,10 @@ def run_grid(name:str, # a grid of `GRIDS` (or experiments/NAME.json)
              quiet:bool=False, # silence each run's per-epoch lines
              portable:bool=False, # train in the portable mode (`drmm_nb.machine.portable_mode`): alike within its CPU groups
             )->list:
-    "Run every unfinished run of grid `name`; return [(run name, 'done'|'skipped'|'not started')]."
-    from drmm_nb.run import train_config
-    from drmm_nb.learner import TrainingDiverged
+    "Run every unfinished run of grid `name`; return [(run name, 'done'|'skipped'|'diverged'|'not started'|'running elsewhere')]."
     from drmm_nb.machine import portable_mode
-    import contextlib, io
     overrides = overrides or {}
-    if overrides and Path(results).resolve() == Path('results').resolve():
-        raise ValueError(f"overrides {overrides} change the grid's configurations: write them elsewhere with "
-                         f"results=... (--results DIR), not into results/.")
+    _check_overrides(overrides, results)
     if threads: torch.set_num_threads(threads)
     if portable: portable_mode()  # before any run computes; each run records it (`--portable`)
     out, t0 = [], time.time()
@@ -55,27 +65,38 @@ def run_grid(name:str, # a grid of `GRIDS` (or experiments/NAME.json)
         res, work = Path(results)/name/r['name'], Path(runs)/name/r['name']
         if _finished(res/'metrics.json', opts): out.append((r['name'], 'skipped')); continue
         if time_budget is not None and time.time() - t0 > time_budget: out.append((r['name'], 'not started')); continue
-        if not _finished(work/'metrics.json', opts):
-            run = dict(device=device, data_dir=str(data_dir) if data_dir else None, out=str(work), resume=True, overwrite=True)
-            cfg = RunConfig.from_flat({**opts, **run, **({'portable': True} if portable else {})})
-            try:
-                with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext(): train_config(cfg)
-            except ValueError as e:
-                if '--resume with a different configuration' not in str(e): raise
-                shutil.rmtree(work); train_config(cfg)  # a stale checkpoint of other options: start afresh
-            except TrainingDiverged as e:  # recorded in runs/ as diverged; not a result: the tables leave it out
-                print(f"[{name}] {r['name']}: diverged, left out of the results ({e})", flush=True)
-                out.append((r['name'], 'diverged')); continue
-        rec = json.loads((work/'metrics.json').read_text())
-        rec['runner'] = dict(grid=name, run=r['name'], variant=r['variant'], overrides=overrides,
-                             threads=torch.get_num_threads(), processor=platform.processor() or platform.machine(),
-                             command=f"drmm-experiments run {name} --only '{r['name']}'")
-        res.mkdir(parents=True, exist_ok=True)
-        (res/'metrics.json').write_text(json.dumps(rec, indent=1))
-        print(f"[{name}] {r['name']}: test error {100 * rec['final']['test_error']:.2f}% "
-              f"({rec['wall_time_s']:.0f} s, {time.time() - t0:.0f} s into the grid)", flush=True)
-        out.append((r['name'], 'done'))
+        lock = _claim(work)  # several processes may run one grid (`--jobs`): each run is trained by one of them
+        if lock is None: out.append((r['name'], 'running elsewhere')); continue
+        with lock:
+            if _finished(res/'metrics.json', opts): out.append((r['name'], 'skipped')); continue  # (finished meanwhile)
+            st = _train_run(name, r, opts, res, work, overrides, device, data_dir, quiet, portable, t0)
+        out.append((r['name'], st))
     return out
+
+def _train_run(name, r, opts, res, work, overrides, device, data_dir, quiet, portable, t0)->str:
+    "Train (or resume) one run of grid `name` in `work`, then write its results file; 'done' or 'diverged'."
+    from drmm_nb.run import train_config
+    from drmm_nb.learner import TrainingDiverged
+    if not _finished(work/'metrics.json', opts):
+        run = dict(device=device, data_dir=str(data_dir) if data_dir else None, out=str(work), resume=True, overwrite=True)
+        cfg = RunConfig.from_flat({**opts, **run, **({'portable': True} if portable else {})})
+        try:
+            with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext(): train_config(cfg)
+        except ValueError as e:
+            if '--resume with a different configuration' not in str(e): raise
+            shutil.rmtree(work); train_config(cfg)  # a stale checkpoint of other options: start afresh
+        except TrainingDiverged as e:  # recorded in runs/ as diverged; not a result: the tables leave it out
+            print(f"[{name}] {r['name']}: diverged, left out of the results ({e})", flush=True)
+            return 'diverged'
+    rec = json.loads((work/'metrics.json').read_text())
+    rec['runner'] = dict(grid=name, run=r['name'], variant=r['variant'], overrides=overrides,
+                         threads=torch.get_num_threads(), processor=platform.processor() or platform.machine(),
+                         command=f"drmm-experiments run {name} --only '{r['name']}'")
+    res.mkdir(parents=True, exist_ok=True)
+    (res/'metrics.json').write_text(json.dumps(rec, indent=1))
+    print(f"[{name}] {r['name']}: test error {100 * rec['final']['test_error']:.2f}% "
+          f"({rec['wall_time_s']:.0f} s, {time.time() - t0:.0f} s into the grid)", flush=True)
+    return 'done'
 
 # %% ../nbs/08b_running.ipynb #501b3fa7
 def experiments_parser()->argparse.ArgumentParser:
@@ -89,11 +110,14 @@ def experiments_parser()->argparse.ArgumentParser:
     r.add_argument('--set', action='append', default=[], metavar='KEY=VALUE',
                    help='replace an option in every run (e.g. epochs=1); needs --results other than results/')
     r.add_argument('--only', default=None, help='glob pattern of run names')
-    r.add_argument('--threads', type=int, default=1, help='torch CPU threads per run (0: torch default)')
+    r.add_argument('--jobs', default='auto', help="processes that run the grid's runs side by side, each run in one of them; "
+                   "'auto' (default): one per CPU core, at most one per unfinished run (measured faster than threads: README)")
+    r.add_argument('--threads', type=int, default=None, help="torch CPU threads per process (default: the cores shared out among the jobs; 0: torch's default)")
+    r.add_argument('--worker', action='store_true', help=argparse.SUPPRESS)  # (one of --jobs' processes: no table)
     r.add_argument('--device', default='cpu', help='device of every run (default: cpu)')
     r.add_argument('--data-dir', default=None, help='folder of the data set files (default: each data set\'s usual place)')
     r.add_argument('--time-budget', type=float, default=None, help='start no new run after this many seconds')
-    r.add_argument('--quiet', action='store_true', help="hide each run's per-epoch lines")
+    r.add_argument('--quiet', action='store_true', help="hide each run's per-epoch lines (always, with more than one job)")
     r.add_argument('--portable', action='store_true',
                    help='train in the portable mode: ATen AVX2, MKL COMPATIBLE, no oneDNN/NNPACK (the same numbers within the CPU groups measured to agree)')
     v = sub.add_parser('verify', help='re-run committed runs of a grid and compare them with their results files')
@@ -133,16 +157,55 @@ def save_curves(name:str, results='results')->list:
             paths.append(Path(results)/name/f'diagnostics-{ds}-nl{nl}.png'); fig.savefig(paths[-1], dpi=80); plt.close(fig)
     return paths
 
+def plan_jobs(jobs:str|int, # `--jobs`: a number or 'auto'
+              threads:int|None, # `--threads`: per process; None: the cores shared out
+              pending:int, # unfinished runs of the grid (as filtered by --only)
+              cores:int, # CPU cores this process may use
+              device:str='cpu', # a GPU grid runs in one process
+             )->tuple:
+    "(processes, threads per process) for `drmm-experiments run`: 'auto' is one one-thread process per core, at most one per pending run."
+    if jobs == 'auto': n = 1 if device != 'cpu' else max(1, min(cores, pending))
+    else:
+        try: n = int(jobs)
+        except ValueError: n = 0
+        if n < 1: raise ValueError(f"--jobs {jobs}: give a number of processes (1 or more) or 'auto'.")
+    return n, (threads if threads is not None else max(1, cores // n))
+
+def _cores()->int: return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
+
+def _run_jobs(a, n:int, threads:int)->int:
+    "Run grid `a.name` in `n` worker processes of `threads` threads; each trains the next run no other holds. Their worst exit code."
+    import subprocess
+    argv = ['run', a.name, '--results', str(a.results), '--runs', str(a.runs), '--device', a.device, '--jobs', '1',
+            '--threads', str(threads), '--quiet', '--worker', *[x for s in a.set for x in ('--set', s)],
+            *(['--only', a.only] if a.only else []), *(['--data-dir', a.data_dir] if a.data_dir else []),
+            *(['--time-budget', str(a.time_budget)] if a.time_budget is not None else []), *(['--portable'] if a.portable else [])]
+    print(f"{a.name}: {n} processes of {threads} thread(s), one run each at a time (per-epoch lines hidden; each run's "
+          f"result line as it finishes)", flush=True)
+    env = {**os.environ, **({'OMP_NUM_THREADS': str(threads)} if threads else {})}
+    procs = [subprocess.Popen([sys.executable, '-c', 'from drmm_nb.experiments import main; main()', *argv], env=env)
+             for _ in range(n)]
+    return max(p.wait() for p in procs)
+
 def main(argv:list|None=None):
     "Console entry point of `drmm-experiments`."
     a = experiments_parser().parse_args(argv)
     try:
         if a.cmd == 'run':
-            sets = dict(kv.split('=', 1) for kv in a.set)
-            st = run_grid(a.name, a.results, a.runs, {k.replace('-', '_'): _value(v) for k, v in sets.items()}, a.only,
-                          a.threads or None, a.device, a.data_dir, a.time_budget, a.quiet, a.portable)
-            print(f"{a.name}: " + ', '.join(f"{sum(s == k for _, s in st)} {k}" for k in ('done', 'skipped', 'diverged', 'not started')))
-            if collect(a.name, a.results): print(table_md(write_table(a.name, a.results)))
+            sets = {k.replace('-', '_'): _value(v) for k, v in (kv.split('=', 1) for kv in a.set)}
+            todo = [r for r in get_grid(a.name) if not (a.only and not fnmatch.fnmatch(r['name'], a.only))
+                    and not _finished(Path(a.results)/a.name/r['name']/'metrics.json', {**r['opts'], **sets})]
+            _check_overrides(sets, a.results)
+            n, threads = plan_jobs(a.jobs, a.threads, len(todo), _cores(), a.device)
+            if n > 1:
+                code = _run_jobs(a, n, threads)
+                if code: sys.exit(code)
+            else:
+                st = run_grid(a.name, a.results, a.runs, sets, a.only, threads or None, a.device, a.data_dir, a.time_budget,
+                              a.quiet, a.portable)
+                if not a.worker: print(f"{a.name}: " + ', '.join(f"{sum(s == k for _, s in st)} {k}"
+                                                for k in ('done', 'skipped', 'diverged', 'not started', 'running elsewhere')))
+            if not a.worker and collect(a.name, a.results): print(table_md(write_table(a.name, a.results)))
         elif a.cmd == 'table': print(table_md(write_table(a.name, a.results)))
         elif a.cmd == 'verify':
             ok, text = verify_report(verify(a.name, a.results, a.sample, a.only, a.data_dir, mode=a.mode, twice=not a.once), a.name)
