@@ -167,6 +167,10 @@ GRIDS = {
     'digits_bf16': bf16_grid,
     'mnist_bf16': lambda: [dict(r, name=r['name'].replace(f"-{r['variant']}-", f"-{r['variant']}_bf16-"), variant=r['variant'] + '_bf16')
                            for r in mnist_grid(seeds=(0,), paper_seeds=(), variants=['entropy', 'rc_kl_nn'], **{**MNIST_APART, 'bf16': True})],
+    # issue 32: a 10-epoch run as drmm-train trains by default (the fastest configuration of the CPU, resolved and recorded):
+    # its wall time, and a pair with mnist_apart_10ep's fp32 rc_kl_nn-s0
+    'mnist_fast_10ep': lambda: [dict(r, name=r['name'].replace('-rc_kl_nn-', '-rc_kl_nn_fast-'), variant='rc_kl_nn_fast')
+                                for r in mnist_grid(seeds=(0,), epochs=10, paper_seeds=(), variants=['rc_kl_nn'], **{**APART, 'fast': True})],
     # plans: the paper's protocol (500 epochs), MNIST on the device tool's GPU
     'paper': paper_grid,
     'mnist_gpu': lambda: mnist_grid(seeds=range(2), epochs=GPU_MNIST_EPOCHS, paper_seeds=()),
