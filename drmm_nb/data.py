@@ -23,17 +23,16 @@ from fastcore.foundation import L
 from fasttransform import Pipeline
 from contextlib import contextmanager
 from .images import ImageArrays, from_arrays, check_arrays, image_array, _as_numpy, _check_images, _is_pil, _to_uint8
-from .datasets import (load_digits, load_mnist, load_fashion_mnist, load_svhn, load_cifar10, default_data_dir,
+from .datasets import (DATASETS, load_digits, load_mnist, load_fashion_mnist, load_svhn, load_cifar10, default_data_dir,
                               FASHION_MNIST_DIR, MNIST_FILES, PUBLISHED_MD5, _find)
 from .synthetic import load_synthetic, SYNTHETIC_SIZES
 from .folders import load_folder
 
 # %% auto #0
-__all__ = ['DATASETS', 'load_dataset', 'labeled_subset', 'ImageTensors', 'channel_stats', 'PlainDL', 'DRMMImage', 'PairedDL',
+__all__ = ['load_dataset', 'labeled_subset', 'ImageTensors', 'channel_stats', 'PlainDL', 'DRMMImage', 'PairedDL',
            'DRMMDataLoaders', 'drmm_dataloaders']
 
 # %% ../nbs/04_data.ipynb #19e24f90
-DATASETS = ('digits', 'fashion_mnist', 'mnist', 'svhn', 'cifar10', 'synthetic', 'synthetic_small', 'folder')
 _LOADERS = {'fashion_mnist': load_fashion_mnist, 'mnist': load_mnist, 'svhn': load_svhn, 'cifar10': load_cifar10}
 
 def _download(name:str, root:Path):

@@ -13,10 +13,12 @@ from .images import (ImageArrays, from_arrays, idx_bytes, read_idx, read_svhn_ma
                             read_cifar_names, CIFAR_FILES)
 
 # %% auto #0
-__all__ = ['DIGIT_CLASSES', 'FASHION_MNIST_DIR', 'MNIST_FILES', 'FASHION_CLASSES', 'PUBLISHED_COUNTS', 'PUBLISHED_MD5',
-           'load_digits', 'default_data_dir', 'load_mnist', 'load_fashion_mnist', 'load_svhn', 'load_cifar10']
+__all__ = ['DATASETS', 'DIGIT_CLASSES', 'FASHION_MNIST_DIR', 'MNIST_FILES', 'FASHION_CLASSES', 'PUBLISHED_COUNTS',
+           'PUBLISHED_MD5', 'load_digits', 'default_data_dir', 'load_mnist', 'load_fashion_mnist', 'load_svhn',
+           'load_cifar10']
 
 # %% ../nbs/03b_datasets.ipynb #1bbb7f74
+DATASETS = ('digits', 'fashion_mnist', 'mnist', 'svhn', 'cifar10', 'synthetic', 'synthetic_small', 'folder')  # what `load_dataset` takes (04_data)
 DIGIT_CLASSES = [str(i) for i in range(10)]
 
 def load_digits(test_size:float=0.25, # fraction of the 1,797 images held out for testing

@@ -77,13 +77,13 @@ def _train_run(name, r, opts, res, work, overrides, device, data_dir, quiet, por
     "Train (or resume) one run of grid `name` in `work`, then write its results file; 'done' or 'diverged'."
     from drmm_nb.run import train_config
     from drmm_nb.learner import TrainingDiverged
+    from drmm_nb.run import ResumeMismatch
     if not _finished(work/'metrics.json', opts):
         run = dict(device=device, data_dir=str(data_dir) if data_dir else None, out=str(work), resume=True, overwrite=True)
         cfg = RunConfig.from_flat({**opts, **run, **({'portable': True} if portable else {})})
         try:
             with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext(): train_config(cfg)
-        except ValueError as e:
-            if '--resume with a different configuration' not in str(e): raise
+        except ResumeMismatch:
             shutil.rmtree(work); train_config(cfg)  # a stale checkpoint of other options: start afresh
         except TrainingDiverged as e:  # recorded in runs/ as diverged; not a result: the tables leave it out
             print(f"[{name}] {r['name']}: diverged, left out of the results ({e})", flush=True)

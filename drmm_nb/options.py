@@ -18,7 +18,7 @@ from typing import Literal, ClassVar, get_args, get_origin, get_type_hints
 from types import UnionType
 from .layers import ARCHS, UNPOOL_MODES, INIT_MODES, NN_LEVELS, BN_STATS
 from .losses import ALPHAS, KL_KINDS, RENDER_MODES, UNSUP_MODES
-from .data import DATASETS
+from .datasets import DATASETS  # (not drmm_nb.data: reading an option does not load fastai)
 
 # %% ../nbs/04c_options.ipynb #51cc5142
 def _class_source(cls)->str:

@@ -212,7 +212,7 @@ def compare(recs:list, # records from `collect` (several grids' records may be j
     lo, hi = mean - half, mean + half
     return dict(a=a, b=b, dataset=dataset, n_labeled=n_labeled, n=n, seeds=seeds, mean=mean, std=sd, lo=lo, hi=hi,
                 better=int((k < 0).sum()), tie=int((k == 0).sum()), worse=int((k > 0).sum()), wins=int((k < 0).sum()),
-                verdict=verdict(lo, hi, n))
+                verdict=verdict(lo, hi, n) if k.any() or n < 2 else f"no difference: the same test-image count in all {n} seeds")
 
 def compare_md(recs:list, pairs:list, dataset:str, n_labeled_values:list)->str:
     "A markdown table of `compare` for each (a, b) in `pairs` and each $N_L$."

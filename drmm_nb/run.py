@@ -20,8 +20,8 @@ from .distributed import DistRun, replicas_identical
 from .machine import machine_facts, portable_mode, same_numbers
 
 # %% auto #0
-__all__ = ['atomic_save', 'versions', 'RunLogger', 'MidEpochCheckpoint', 'ResumeMidEpoch', 'ProgressLines', 'check_out_dir',
-           'plain_progress', 'check_writable', 'pick_device', 'train_config', 'resume_note']
+__all__ = ['atomic_save', 'versions', 'RunLogger', 'MidEpochCheckpoint', 'ResumeMidEpoch', 'ProgressLines', 'ResumeMismatch',
+           'check_out_dir', 'plain_progress', 'check_writable', 'pick_device', 'train_config', 'resume_note']
 
 # %% ../nbs/05a_run.ipynb #e946deaa
 def atomic_save(obj, path:Path, as_json:bool=False):
@@ -128,6 +128,9 @@ class ProgressLines(Callback):
 
 
 # %% ../nbs/05a_run.ipynb #bc2c1487
+class ResumeMismatch(ValueError):
+    "`--resume` asked of an output folder whose checkpoint was trained with other options."
+
 def check_out_dir(out:Path, resume:bool, overwrite:bool)->str:
     "'fresh', 'resume' or 'overwrite' for output directory `out`; `FileExistsError` when it would lose a run."
     m, ck = out/'metrics.json', out/'checkpoint.pt'
@@ -217,7 +220,7 @@ def _train(cfg:RunConfig, dist, out:Path, mode:str)->dict:
         old, new = RunConfig.from_flat(flat_config(ck['record']['config'])).trained(), cfg.trained()  # options added later: defaults
         if old != new:
             diff = {k: (old.get(k), new.get(k)) for k in set(old) | set(new) if old.get(k) != new.get(k)}
-            raise ValueError(f"--resume with a different configuration than the run in {out}: {diff} (saved, given). "
+            raise ResumeMismatch(f"--resume with a different configuration than the run in {out}: {diff} (saved, given). "
                              f"Resume with the same options, or choose another --out.")
         dist.check_resume(ck['record'])
         learn.model.load_state_dict(ck['model'])
