@@ -6,7 +6,7 @@
     python bench/step.py --quick              # a few steps (a smoke test)
     python bench/step.py --profile            # also torch.profiler's table of one DRMM step per architecture
     python bench/step.py --device cuda --bf16 --channels-last --compile
-    python bench/step.py --fast               # only the configuration `drmm-train --fast` picks on this CPU
+    python bench/step.py --fast               # only the configuration drmm-train picks by default on this CPU
     python bench/step.py --configs fp32,channels_last   # some of the four (bf16 is ~10x slower without bf16 instructions)
 
 Each step's FLOPs are counted by torch's FlopCounterMode; its GFLOP/s are printed beside the peak of this core for the
@@ -189,7 +189,7 @@ def main(argv=None):
     p.add_argument('--bf16', action='store_true', help='bf16 autocast (only this configuration)')
     p.add_argument('--channels-last', action='store_true', help='channels-last memory format (only this configuration)')
     p.add_argument('--fp32', action='store_true', help='only the default configuration (fp32, contiguous)')
-    p.add_argument('--fast', action='store_true', help='only the configuration drmm-train --fast picks on this machine')
+    p.add_argument('--fast', action='store_true', help='only the configuration drmm-train picks by default on this machine (fast)')
     p.add_argument('--configs', default=None, help=f"comma-separated, of {', '.join(CONFIGS)} (default: all four)")
     p.add_argument('--compile', action='store_true', help='torch.compile the two loss functions')
     p.add_argument('--profile', action='store_true', help="print torch.profiler's table of the DRMM step")
