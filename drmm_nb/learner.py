@@ -6,7 +6,7 @@ Docs: https://drmm-nb.github.io/drmm_nb/learner.html.md"""
 
 # %% ../nbs/05_learner.ipynb #46e520b5
 from __future__ import annotations
-import contextlib, inspect, math, warnings
+import inspect, math
 from dataclasses import asdict
 import torch
 from torch import Tensor
@@ -14,13 +14,12 @@ import torch.nn.functional as F
 import matplotlib.pyplot as plt
 from fastai.basics import *
 from fastai.callback.schedule import ParamScheduler, SchedExp
-from fastai.callback.fp16 import MixedPrecision, AMPMode
+from fastai.callback.fp16 import MixedPrecision
 import fastai.callback.hook  # noqa: `Learner.summary`
 from .layers import DRMM, ARCHS, unwrap_model
 from .speed import CPUAutocast, ChannelsLastBatches, CompileStep
-from .losses import DRMMLosses, drmm_objective, class_weights
-from .options import (ModelOptions, LossOptions, PRESETS, PRESET_SOURCES, preset_options, presets_md, pick_arch,
-                             resolved_model, resolved_loss)
+from .losses import DRMMLosses, drmm_objective
+from .options import ModelOptions, LossOptions, PRESET_SOURCES, resolved_model, resolved_loss
 from .machine import fast_options
 
 # %% auto #0
