@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from .options import RunConfig, RunOptions, to_argv, flat_config
-from .grids import GRIDS, VARIANTS, get_grid, grid_names
+from .grids import GRIDS, VARIANTS, grid_runs, grid_names
 from .reports import collect, write_table, table_md, plot_curves, plot_diagnostics, _variant
 
 # %% auto #0
@@ -59,7 +59,7 @@ def run_grid(name:str, # a grid of `GRIDS` (or experiments/NAME.json)
     if threads: torch.set_num_threads(threads)
     if portable: portable_mode()  # before any run computes; each run records it (`--portable`)
     out, t0 = [], time.time()
-    for r in get_grid(name):
+    for r in grid_runs(name):
         if only and not fnmatch.fnmatch(r['name'], only): continue
         opts = {**r['opts'], **overrides}
         res, work = Path(results)/name/r['name'], Path(runs)/name/r['name']
@@ -193,7 +193,7 @@ def main(argv:list|None=None):
     try:
         if a.cmd == 'run':
             sets = {k.replace('-', '_'): _value(v) for k, v in (kv.split('=', 1) for kv in a.set)}
-            todo = [r for r in get_grid(a.name) if not (a.only and not fnmatch.fnmatch(r['name'], a.only))
+            todo = [r for r in grid_runs(a.name) if not (a.only and not fnmatch.fnmatch(r['name'], a.only))
                     and not _finished(Path(a.results)/a.name/r['name']/'metrics.json', {**r['opts'], **sets})]
             _check_overrides(sets, a.results)
             n, threads = plan_jobs(a.jobs, a.threads, len(todo), _cores(), a.device)
@@ -214,11 +214,11 @@ def main(argv:list|None=None):
         elif a.cmd == 'curves': print('\n'.join(map(str, save_curves(a.name, a.results))))
         elif a.name is None:
             for n in grid_names():
-                runs = get_grid(n)
+                runs = grid_runs(n)
                 done = sum((Path(a.results)/n/r['name']/'metrics.json').exists() for r in runs)
                 print(f"{n}: {len(runs)} runs, {done} with results in {a.results}/{n}")
         else:
-            for r in get_grid(a.name): print(f"{r['name']}: drmm-train {' '.join(to_argv(r['opts']))}")
+            for r in grid_runs(a.name): print(f"{r['name']}: drmm-train {' '.join(to_argv(r['opts']))}")
     except (ValueError, FileNotFoundError, FileExistsError) as e:
         print(f"drmm-experiments: error: {e}", file=sys.stderr); sys.exit(2)
 

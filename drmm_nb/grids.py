@@ -15,7 +15,7 @@ from .options import pick_arch
 __all__ = ['VARIANTS', 'DIGITS_EPOCHS', 'FASHION_EPOCHS', 'FASHION_RENDER_EPOCHS', 'MNIST_EPOCHS', 'GPU_MNIST_EPOCHS',
            'TABLE1_VARIANTS', 'MNIST_OPTS', 'PAPER_TABLE1', 'PAPER_TABLE2', 'RENDER_VARIANTS', 'PAPER_SETS', 'ONE_PASS',
            'APART', 'MNIST_APART', 'MNIST_10EP', 'PAIR_SEEDS', 'GRIDS', 'make_grid', 'mnist_grid', 'paper_grid',
-           'alpha_grid', 'bf16_grid', 'get_grid', 'grid_names']
+           'alpha_grid', 'bf16_grid', 'grid_runs', 'grid_names']
 
 # %% ../nbs/08_experiments.ipynb #0c116010
 VARIANTS = {  # name: (options that differ from the defaults, description)
@@ -176,7 +176,7 @@ GRIDS = {
     'mnist_gpu': lambda: mnist_grid(seeds=range(2), epochs=GPU_MNIST_EPOCHS, paper_seeds=()),
 }
 
-def get_grid(name:str)->list:
+def grid_runs(name:str)->list:
     "The runs of the grid called `name` (a key of `GRIDS`, or a JSON file `experiments/NAME.json` holding a list of runs)."
     if name in GRIDS: return GRIDS[name]()
     p = Path('experiments')/f'{name}.json'

@@ -32,7 +32,7 @@ run_one() {  # one run of the grid, if at least a minute is left; killed when th
     echo "$(( $(date +%s) - T0 )) s  $1: rc=$?"
 }
 export -f run_one
-$PY -c "from drmm_nb.experiments import get_grid; print('\n'.join(r['name'] for r in get_grid('mnist_gpu')))" \
+$PY -c "from drmm_nb.experiments import grid_runs; print('\n'.join(r['name'] for r in grid_runs('mnist_gpu')))" \
     | grep -E -- "$ONLY" | xargs -P $JOBS -I{} bash -c 'run_one "$1"' _ {} >> "$OUT/mnist.log" 2>&1
 [ -d "$RES/mnist_gpu" ] && $PY -c "from drmm_nb.experiments import main; main()" table mnist_gpu --results "$RES" >> "$OUT/mnist.log" 2>&1
 mkdir -p "$OUT/partial"; cp "$RUNS"/*.log "$OUT/partial/" 2>/dev/null
