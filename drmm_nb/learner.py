@@ -23,8 +23,8 @@ from .options import ModelOptions, LossOptions, PRESET_SOURCES, resolved_model, 
 from .machine import fast_options
 
 # %% auto #0
-__all__ = ['OBJECTIVE_OPTIONS', 'DIAG_COLUMNS', 'LossTerm', 'DRMMCallback', 'DiagValue', 'RenderDiagnostics', 'TrainingDiverged',
-           'DivergenceGuard', 'labeled_error_rate', 'LabeledError', 'drmm_learner', 'reconstruct',
+__all__ = ['OBJECTIVE_OPTIONS', 'DIAG_COLUMNS', 'LossTerm', 'DRMMCallback', 'DiagValue', 'RenderDiagnostics', 'DRMMLearner',
+           'TrainingDiverged', 'DivergenceGuard', 'labeled_error_rate', 'LabeledError', 'drmm_learner', 'reconstruct',
            'show_reconstructions', 'show_class_templates']
 
 # %% ../nbs/05_learner.ipynb #3d0f708c
@@ -242,16 +242,15 @@ class RenderDiagnostics(Callback):
 
 # %% ../nbs/05_learner.ipynb #8acaf380
 LossTerm.train_only = DiagValue.train_only = True  # columns measured while training: a lone `validate` has no value for them
-_fastai_validate = getattr(Learner.validate, 'fastai_validate', Learner.validate)  # (importing twice wraps once)
 
-@patch
-def validate(self:Learner, ds_idx=1, dl=None, cbs=None):
-    "fastai's `validate`: `[loss, *metrics]` on `dls[ds_idx]` (or `dl`), without the training-only columns (`train_only`) of `DRMMCallback` and `RenderDiagnostics`."
-    res = _fastai_validate(self, ds_idx=ds_idx, dl=dl, cbs=cbs)
-    mets = list(self.metrics)
-    if res is None or len(res) != 1 + len(mets): return res
-    return L([res[0]] + [v for v, m in zip(res[1:], mets) if not getattr(m, 'train_only', False)])
-Learner.validate.fastai_validate = _fastai_validate
+class DRMMLearner(Learner):
+    "fastai's `Learner`; its `validate` leaves out the training-only columns (`train_only`: the loss terms and diagnostics)."
+    def validate(self, ds_idx=1, dl=None, cbs=None):
+        "fastai's `validate`: `[loss, *metrics]` on `dls[ds_idx]` (or `dl`), the metrics you asked for only."
+        res = super().validate(ds_idx=ds_idx, dl=dl, cbs=cbs)
+        mets = list(self.metrics)
+        if res is None or len(res) != 1 + len(mets): return res
+        return L([res[0]] + [v for v, m in zip(res[1:], mets) if not getattr(m, 'train_only', False)])
 
 # %% ../nbs/05_learner.ipynb #ca77c4ae
 class TrainingDiverged(RuntimeError):
@@ -324,7 +323,7 @@ def drmm_learner(dls:DataLoaders, # from `drmm_nb.data.drmm_dataloaders`
     cbs.append(DivergenceGuard())
     if diagnostics: cbs.append(RenderDiagnostics(diagnostics))
     cbs += list(L(kwargs.pop('cbs', None)))
-    learn = Learner(dls, model, loss_func=CrossEntropyLossFlat(ignore_index=-1),
+    learn = DRMMLearner(dls, model, loss_func=CrossEntropyLossFlat(ignore_index=-1),
                     metrics=L(metrics if metrics is not None else LabeledError()), cbs=cbs, **kwargs)
     if fast:  # an explicit mixed_precision= / channels_last= still wins
         f = fast_options(dls.device or 'cpu')
