@@ -13,7 +13,7 @@ from torch import Tensor
 import torch.nn.functional as F
 import matplotlib.pyplot as plt
 from fastai.basics import *
-from fastai.callback.schedule import ParamScheduler, SchedExp
+from fastai.callback.schedule import ParamScheduler, SchedExp, LRFinder
 from fastai.callback.fp16 import MixedPrecision
 import fastai.callback.hook  # noqa: `Learner.summary`
 from .layers import DRMM, ARCHS, unwrap_model
@@ -62,6 +62,7 @@ class DRMMCallback(Callback):
         self.total = LossTerm('loss')  # exact epoch mean of the objective (fastai's train_loss is smoothed); not a column
         self.total.active = True
         self.losses = self.weights = None
+        self.loss_offset = 0.  # added to the loss fastai sees while `DRMMLearner.lr_find` runs (never to the terms)
 
     @property
     def alphas(self)->dict: return dict(alpha_h=self.alpha_h, alpha_rc=self.alpha_rc, alpha_kl=self.alpha_kl, alpha_nn=self.alpha_nn)
@@ -126,10 +127,10 @@ class DRMMCallback(Callback):
     def after_loss(self):
         L = self.losses
         self.learn.loss_grad = L.total
-        self.learn.loss = L.total.detach().clone()
+        self.learn.loss = L.total.detach().clone() + self.loss_offset
         n = find_bs(self.yb)
         for t in self.terms.values(): t.add(getattr(L, t.term).item(), n)
-        self.total.add(self.learn.loss.item(), n)
+        self.total.add(L.total.item(), n)
 
     def after_batch(self): self.losses = None  # kept until here for `RenderDiagnostics`
 
@@ -252,6 +253,14 @@ class DRMMLearner(Learner):
         if res is None or len(res) != 1 + len(mets): return res
         return L([res[0]] + [v for v, m in zip(res[1:], mets) if not getattr(m, 'train_only', False)])
 
+    def lr_find(self, *args, **kwargs):
+        "fastai's `lr_find`, on the objective plus $\\alpha_{KL} \\log C$ (so that it is at least 0: see below)."
+        cb = getattr(self, 'drmm', None)
+        if cb is None or cb.kl != 'authors' or not cb.alpha_kl: return super().lr_find(*args, **kwargs)
+        cb.loss_offset = cb.alpha_kl * math.log(unwrap_model(self.model).n_classes)
+        try: return super().lr_find(*args, **kwargs)
+        finally: cb.loss_offset = 0.
+
 # %% ../nbs/05_learner.ipynb #ca77c4ae
 class TrainingDiverged(RuntimeError):
     "The training objective became non-finite (raised by `DivergenceGuard`)."
@@ -266,6 +275,7 @@ class DivergenceGuard(Callback):
         bad = [t for t in ('h', 'rc', 'kl', 'nn') if L is not None and not bool(torch.isfinite(getattr(L, t)))]
         what = (f"L_{bad[0].upper()} is {getattr(L, bad[0]).item()}" if bad else f"the objective is {self.learn.loss.item()}")
         lr = self.learn.opt.hypers[0].get('lr') if self.learn.opt is not None else None
+        if any(isinstance(cb, LRFinder) for cb in self.learn.cbs): raise CancelFitException()  # a finder's mock run: its end
         if isinstance(unwrap_model(self.learn.model), DRMM): unwrap_model(self.learn.model).return_latents = False  # fastai runs no after_fit on errors
         raise TrainingDiverged(f"Training diverged at epoch {self.epoch}, batch {self.iter}: {what}"
                                f"{f' (learning rate {lr:.3g})' if lr is not None else ''}. Lower the learning rate "
