@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 from fastai.data.transforms import image_extensions
-from .images import ImageArrays, check_arrays, pil_array, image_array, GREY_MODES, _as_numpy, _is_pil
+from .images import ImageArrays, check_arrays, pil_array, image_array, plural, GREY_MODES, _as_numpy, _is_pil
 
 # %% auto #0
 __all__ = ['IMAGE_EXTENSIONS', 'LAYOUT', 'image_files', 'held_out', 'scan_folder', 'image_headers', 'read_images', 'load_folder',
@@ -47,7 +47,7 @@ def _class_files(d:Path, what:str)->dict:
     "{class name: its image files} of a folder of class subfolders; a `ValueError` for loose images or empty classes."
     loose = image_files(d, recurse=False)
     if loose:
-        raise ValueError(f"{d} holds {len(loose)} images outside class subfolders (e.g. {loose[0].name}): {what} images go in "
+        raise ValueError(f"{d} holds {plural(len(loose), 'image')} outside class subfolders (e.g. {loose[0].name}): {what} images go in "
                          f"{d}/<class>/, one subfolder per class; put images without a label in {d.parent}/unlabeled/.")
     classes = sorted(p.name for p in d.iterdir() if p.is_dir() and not p.name.startswith('.'))
     if not classes:
@@ -55,7 +55,7 @@ def _class_files(d:Path, what:str)->dict:
     files = {c: image_files(d/c) for c in classes}
     empty = [c for c, fs in files.items() if not fs]
     if empty:
-        raise ValueError(f"{d}/{empty[0]} holds no image files ({len(empty)} empty class folders): add images of that "
+        raise ValueError(f"{d}/{empty[0]} holds no image files ({plural(len(empty), 'empty class folder')}): add images of that "
                          f"class, or remove the folder.")
     return files
 
@@ -117,7 +117,7 @@ class _Progress:
 
 def _unreadable(bad:list)->ValueError:
     names = '; '.join(f"{f} ({e})" for f, e in bad[:5])
-    return ValueError(f"{len(bad)} files cannot be read as images: {names}{' ...' if len(bad) > 5 else ''}. Remove or "
+    return ValueError(f"{plural(len(bad), 'file')} cannot be read as {'an image' if len(bad) == 1 else 'images'}: {names}{' ...' if len(bad) > 5 else ''}. Remove or "
                       f"replace them (or give them an extension that is not an image's).")
 
 def image_headers(files:list, progress:bool|None=None)->list:

@@ -14,8 +14,8 @@ from torch import Tensor
 from PIL import Image, UnidentifiedImageError
 
 # %% auto #0
-__all__ = ['GREY_MODES', 'CIFAR_FILES', 'ImageArrays', 'check_arrays', 'from_arrays', 'pil_array', 'image_array', 'idx_bytes',
-           'read_idx', 'read_svhn_mat', 'read_cifar_batch', 'read_cifar_names']
+__all__ = ['GREY_MODES', 'CIFAR_FILES', 'ImageArrays', 'plural', 'check_arrays', 'from_arrays', 'pil_array', 'image_array',
+           'idx_bytes', 'read_idx', 'read_svhn_mat', 'read_cifar_batch', 'read_cifar_names']
 
 # %% ../nbs/03a_images.ipynb #0fc60f5e
 class ImageArrays(NamedTuple):
@@ -67,6 +67,10 @@ def _check_images(x:np.ndarray, name:str):
 def _img_shape(x:np.ndarray)->tuple: return tuple(x.shape[1:]) if x.ndim == 4 else (1, *x.shape[1:])
 
 # %% ../nbs/03a_images.ipynb #a0aa133f
+def plural(n:int, one:str, many:str|None=None)->str:
+    "'1 file', '2 files': `n` and the word in its number."
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
 def check_arrays(x_train, # training images: uint8, or float in [0, 1]; (N, H, W) or (N, C, H, W)
                  y_train, # training labels: integer class indices (N,); -1 marks an unlabeled image
                  x_test, # test images, like `x_train`
@@ -93,6 +97,10 @@ def check_arrays(x_train, # training images: uint8, or float in [0, 1]; (N, H, W
         raise ValueError(f"y_test has {int((ys['y_test'] == -1).sum())} unlabeled images (-1): the test set measures the "
                          f"error, so every test image needs its label; move unlabeled images into the training set.")
     n_classes = len(classes) if classes is not None else int(max(y.max() for y in ys.values())) + 1
+    if n_classes < 2:
+        named = f" ({classes[0]!r})" if classes is not None and len(classes) else ""
+        raise ValueError(f"The data set has {plural(n_classes, 'class', 'classes')}{named}: a classifier needs at least 2. "
+                         f"Add the images of the other classes (a folder: one subfolder per class).")
     for yn, y in ys.items():
         bad = ((y < -1) if yn == 'y_train' else (y < 0)) | (y >= n_classes)
         if bad.any():
