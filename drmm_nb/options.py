@@ -8,8 +8,8 @@ Docs: https://drmm-nb.github.io/drmm_nb/options.html.md"""
 __all__ = ['RC_TARGETS', 'BN_HALVES', 'DEFAULT_N_LABELED', 'GROUPS', 'PRESET_NAMES', 'PRESETS', 'PRESET_SOURCES', 'LEGACY_CONFIG',
            'option_docs', 'flag', 'Options', 'DataOptions', 'ModelOptions', 'LossOptions', 'FitOptions', 'RunOptions',
            'preset_groups', 'preset_values', 'preset_options', 'presets_md', 'RunConfig', 'option_owner', 'flat_config',
-           'pick_arch', 'resolved_model', 'resolved_loss', 'resolved_fit', 'speed_line', 'resolve', 'add_options',
-           'build_parser', 'config_from_args', 'to_argv']
+           'pick_arch', 'resolved_model', 'resolved_loss', 'resolved_fit', 'speed_line', 'resolve', 'OptionParser',
+           'add_options', 'build_parser', 'config_from_args', 'to_argv']
 
 # %% ../nbs/04c_options.ipynb #2c5838db
 import argparse, ast, inspect, io, linecache, math, textwrap, tokenize
@@ -371,6 +371,19 @@ class _Help(argparse.ArgumentDefaultsHelpFormatter):
            isinstance(action, argparse.BooleanOptionalAction): return h
         return super()._get_help_string(action)
 
+def _or_none(t):
+    "An argparse type for an option that may be None: `t`, or the word 'none' (the declared default's None)."
+    def conv(s:str):
+        if s.strip().lower() == 'none': return None
+        return t(s)
+    conv.__name__ = f"{t.__name__} (or 'none')"
+    return conv
+
+class OptionParser(argparse.ArgumentParser):
+    "argparse's parser, whose errors are one line naming the flag and where the options are listed (not the whole usage)."
+    def error(self, message:str):
+        self.exit(2, f"{self.prog}: error: {message} ({self.prog} --help lists every option)\n")
+
 def add_options(parser:argparse.ArgumentParser, cls, required:tuple=(), title:str|None=None):
     "Add the fields of option group `cls` to `parser` as `--name` flags (`--x/--no-x` for booleans), help from the docments."
     g = parser.add_argument_group(title or cls.__name__, (cls.__doc__ or '').split('\n')[0])
@@ -380,7 +393,7 @@ def add_options(parser:argparse.ArgumentParser, cls, required:tuple=(), title:st
         t, c = _base_type(anno), _choices(anno)
         if t is bool: kw['action'] = argparse.BooleanOptionalAction
         elif get_origin(t) is list: kw.update(type=get_args(t)[0], nargs='+', metavar='N')
-        else: kw['type'] = t
+        else: kw['type'] = _or_none(t) if type(None) in get_args(anno) and c is None else t
         if c is not None: kw['choices'] = c
         if f.name in required: kw.update(required=True); del kw['default']
         g.add_argument(flag(f.name), dest=f.name, **kw)
@@ -389,7 +402,7 @@ def add_options(parser:argparse.ArgumentParser, cls, required:tuple=(), title:st
 def build_parser(prog:str='drmm-train', description:str='Semi-supervised training of a DRMM (Nguyen et al. 2016).',
                  required:tuple=('out',))->argparse.ArgumentParser:
     "The `drmm-train` parser: the preset and every option of `GROUPS`, from their declarations."
-    p = argparse.ArgumentParser(prog=prog, description=description, formatter_class=_Help)
+    p = OptionParser(prog=prog, description=description, formatter_class=_Help)
     p.add_argument('--preset', choices=PRESET_NAMES, default='paper', help=option_docs(RunConfig)['preset'])
     for name, cls in GROUPS.items(): add_options(p, cls, required=required, title=f"{name} options")
     return p
