@@ -16,7 +16,7 @@ from .learner import TrainingDiverged
 from .distributed import world_info
 
 # %% auto #0
-__all__ = ['train', 'main', 'compare_runs']
+__all__ = ['train', 'Terminated', 'main', 'compare_runs']
 
 # %% ../nbs/06_cli.ipynb #6a0c1b11
 def train(argv:list|None=None)->dict:
@@ -28,8 +28,15 @@ def _peer_failure(e:BaseException)->bool:
     return isinstance(e, torch.distributed.DistError) or isinstance(e, RuntimeError) and any(
         s in str(e).lower() for s in ('gloo', 'nccl', 'connection', 'timed out', 'timeout', 'peer', 'broken pipe'))
 
+class Terminated(KeyboardInterrupt):
+    "SIGTERM (`timeout`, a job scheduler, `kill`): handled as Ctrl-C is, with its own exit code."
+
+def _on_sigterm(signum, frame): raise Terminated()
+
 def main():
     "Console entry point of `drmm-train`."
+    import signal
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL: signal.signal(signal.SIGTERM, _on_sigterm)
     world, rank, _ = world_info()
     who = f"drmm-train (rank {rank} of {world})" if world > 1 else "drmm-train"
     say = lambda e: rank == 0 or not getattr(e, 'from_rank0', False)  # an error of rank 0's, handed to all: said once
@@ -39,18 +46,21 @@ def main():
         sys.exit(2)
     except TrainingDiverged as e:
         print(f"{who}: diverged: {e}", file=sys.stderr); sys.exit(3)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         args = [a for a in sys.argv[1:] if a not in ('--resume', '--overwrite')]
         cmd = (f"torchrun --nproc_per_node {os.environ.get('LOCAL_WORLD_SIZE', world)} {sys.argv[0]}" if world > 1 else 'drmm-train')
-        try: saved = (Path(build_parser().parse_args(sys.argv[1:]).out).expanduser()/'checkpoint.pt').exists()
-        except (SystemExit, Exception): saved = False
+        try: out = Path(build_parser().parse_args(sys.argv[1:]).out).expanduser()
+        except (SystemExit, Exception): out = None
+        saved = out is not None and (out/'checkpoint.pt').exists()
+        if out is not None and out.is_dir() and not any(out.iterdir()) and rank == 0: out.rmdir()  # made by this run, empty
+        what = 'stopped (SIGTERM)' if isinstance(e, Terminated) else 'interrupted'
         if rank == 0 and saved:
-            print(f"\ndrmm-train: interrupted. The last checkpoint (each epoch's end, and every --checkpoint-every "
+            print(f"\ndrmm-train: {what}. The last checkpoint (each epoch's end, and every --checkpoint-every "
                   f"minutes) is saved; continue with:\n  {cmd} {' '.join(args)} --resume", file=sys.stderr)
         elif rank == 0:
-            print(f"\ndrmm-train: interrupted before the first checkpoint: there is nothing to resume. Start again with:\n"
+            print(f"\ndrmm-train: {what} before the first checkpoint: there is nothing to resume. Start again with:\n"
                   f"  {cmd} {' '.join(args)}", file=sys.stderr)
-        sys.exit(130)
+        sys.exit(143 if isinstance(e, Terminated) else 130)
     except Exception as e:
         if world <= 1 or not _peer_failure(e): raise
         lines = [l.strip() for l in str(e).split('\n') if l.strip() and not l.startswith('Exception occured in')]
