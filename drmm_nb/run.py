@@ -20,8 +20,9 @@ from .distributed import DistRun, replicas_identical
 from .machine import machine_facts, portable_mode, same_numbers
 
 # %% auto #0
-__all__ = ['atomic_save', 'versions', 'RunLogger', 'MidEpochCheckpoint', 'ResumeMidEpoch', 'ProgressLines', 'ResumeMismatch',
-           'check_out_dir', 'plain_progress', 'check_writable', 'pick_device', 'train_config', 'resume_note']
+__all__ = ['atomic_save', 'versions', 'RunLogger', 'MidEpochCheckpoint', 'ResumeMidEpoch', 'ProgressLines', 'RestoreSmoothLoss',
+           'ResumeMismatch', 'check_out_dir', 'plain_progress', 'check_writable', 'pick_device', 'train_config',
+           'resume_note']
 
 # %% ../nbs/05a_run.ipynb #e946deaa
 def atomic_save(obj, path:Path, as_json:bool=False):
@@ -65,9 +66,10 @@ class RunLogger(Callback):
         atomic_save(self.record, self.out/'metrics.json', as_json=True)
     def save(self, **mid):
         "Write checkpoint.pt: after a whole epoch, or (`mid`: the batches done and the running means) inside one."
+        sl = self.recorder.smooth_loss  # fastai's running average of the loss (the table's train_loss): carried over
         ckpt = dict(model=unwrap_model(self.learn.model).state_dict(), opt=self.learn.opt.state_dict(), epoch=self.epoch,
                     record=self.record, rng=dict(torch=torch.get_rng_state(), numpy=np.random.get_state(), python=random.getstate()),
-                    elapsed_s=self.elapsed_s(), **mid)
+                    elapsed_s=self.elapsed_s(), smooth=(sl.val.clone(), sl.count), **mid)
         atomic_save(ckpt, self.out/'checkpoint.pt')
 
 def _running_means(learn)->dict:
@@ -126,6 +128,11 @@ class ProgressLines(Callback):
               f"epoch ends in ~{eta}", flush=True)
         self.last = now
 
+class RestoreSmoothLoss(Callback):
+    "On resume: fastai's running average of the loss as the checkpoint left it (`Recorder.before_fit` restarts it)."
+    order = Recorder.order + 0.5
+    def __init__(self, val, count:int): store_attr()
+    def before_fit(self): self.recorder.smooth_loss.val, self.recorder.smooth_loss.count = self.val.clone(), self.count
 
 # %% ../nbs/05a_run.ipynb #bc2c1487
 class ResumeMismatch(ValueError):
@@ -213,7 +220,7 @@ def _train(cfg:RunConfig, dist, out:Path, mode:str)->dict:
                   indices=[int(i) for i in dls.labeled_idxs]), epochs=[], device=str(device), versions=versions(),
                   machine=machine_facts(),
                   distributed=dist.describe(fit.bs))
-    start, elapsed, skip, means = 0, 0., 0, None
+    start, elapsed, skip, means, smooth = 0, 0., 0, None, None
     out.mkdir(parents=True, exist_ok=True)
     if mode == 'resume':
         ck = dist.load_checkpoint(out/'checkpoint.pt')
@@ -229,6 +236,7 @@ def _train(cfg:RunConfig, dist, out:Path, mode:str)->dict:
         record, start = dict(ck['record'], distributed=record['distributed']), ck['epoch'] + 1
         elapsed = ck.get('elapsed_s', record.get('wall_time_s', 0.))
         if 'iter' in ck: start, skip, means = ck['epoch'], ck['iter'], ck['means']  # a checkpoint inside epoch ck['epoch']
+        smooth = ck.get('smooth')  # (checkpoints written before it was kept have none: the average restarts)
         record['resumes'] = record.get('resumes', []) + [resume_note(record.get('machine'), start, skip)]  # a mixed record says so
         where = f"in epoch {start} after batch {skip}" if skip else f"after epoch {ck['epoch']} ({start}/{fit.epochs} done)"
         if dist.is_main: print(f"Resuming {out} {where}.", flush=True)
@@ -248,6 +256,7 @@ def _train(cfg:RunConfig, dist, out:Path, mode:str)->dict:
         if dist.is_main and not dist.enabled and run.checkpoint_every: cbs.append(MidEpochCheckpoint(logger, run.checkpoint_every))
         if dist.is_main and not sys.stdout.isatty() and run.progress_every: cbs.append(ProgressLines(run.progress_every))
         if skip: cbs.append(ResumeMidEpoch(start, skip, means))
+        if smooth is not None: cbs.append(RestoreSmoothLoss(*smooth))
         try:
             with dist.context(learn):
                 if fit.schedule == 'paper': learn.fit_paper(fit.epochs, fit.lr, fit.lr_min, cbs=cbs, start_epoch=start)
