@@ -25,7 +25,7 @@ from .machine import fast_options
 # %% auto #0
 __all__ = ['OBJECTIVE_OPTIONS', 'DIAG_COLUMNS', 'LossTerm', 'DRMMCallback', 'DiagValue', 'RenderDiagnostics', 'DRMMLearner',
            'TrainingDiverged', 'DivergenceGuard', 'labeled_error_rate', 'LabeledError', 'drmm_learner', 'reconstruct',
-           'show_reconstructions', 'show_class_templates']
+           'spread_over_classes', 'show_reconstructions', 'show_class_templates']
 
 # %% ../nbs/05_learner.ipynb #3d0f708c
 class LossTerm(Metric):
@@ -383,15 +383,28 @@ def _show(ax, img):
     ax.imshow(img[0] if img.shape[0] == 1 else ((img - img.min()) / (img.max() - img.min() + 1e-8)).permute(1, 2, 0),
               cmap='gray'); ax.set_xticks([]); ax.set_yticks([])
 
+def spread_over_classes(y:Tensor, n:int)->list:
+    "Indices of `n` images of labels `y`: the first of each class, in class order, then the rest in order (a test set sorted by class shows them all)."
+    first = {}
+    for i, c in enumerate(y.tolist()): first.setdefault(c, i)
+    picked = [first[c] for c in sorted(first)][:n]
+    return picked + [i for i in range(len(y)) if i not in set(picked)][:n - len(picked)]
+
+def _class_name(dls, k:int)->str: return str(dls.classes[k]) if getattr(dls, 'classes', None) is not None else str(k)
+
 def show_reconstructions(learn:Learner, n:int=8, figsize=None):
-    "Test images (top row) above their top-down reconstructions from the predicted class (bottom row)."
-    x, y = learn.dls.valid.one_batch()
-    x = x[:n]
+    "Test images of different classes (top row), titled true→predicted class, above their renderings from the predicted class."
+    xs, ys = [], []
+    for k, (xb, yb) in enumerate(learn.dls.valid):  # enough batches to meet every class (at most 20)
+        xs.append(xb); ys.append(yb)
+        if len(set(torch.cat(ys).tolist())) >= min(n, unwrap_model(learn.model).n_classes) or k >= 19: break
+    x, y = torch.cat(xs), torch.cat(ys)
+    idx = spread_over_classes(y, n); x, y = x[idx], y[idx]
     inp, image, logits = reconstruct(learn.model, x)
-    fig, axs = plt.subplots(2, len(x), figsize=figsize or (1.1 * len(x), 2.4))
+    fig, axs = plt.subplots(2, len(x), figsize=figsize or (1.1 * len(x), 2.4), squeeze=False)
     for i in range(len(x)):
         _show(axs[0, i], inp[i]); _show(axs[1, i], image[i])
-        axs[0, i].set_title(f"{y[i].item()}→{logits[i].argmax().item()}", fontsize=8)
+        axs[0, i].set_title(f"{_class_name(learn.dls, y[i].item())}→{_class_name(learn.dls, logits[i].argmax().item())}", fontsize=8)
     axs[0, 0].set_ylabel('input', fontsize=8); axs[1, 0].set_ylabel('rendered', fontsize=8)
     fig.tight_layout()
     return fig
@@ -407,7 +420,7 @@ def show_class_templates(learn:Learner, n:int=4, figsize=None):
         inp, images, _ = reconstruct(learn.model, x[i:i + 1].expand(C, *x.shape[1:]), eye)
         _show(axs[i, 0], inp[0])
         for k in range(C): _show(axs[i, k + 1], images[k])
-    for k in range(C): axs[0, k + 1].set_title(str(learn.dls.classes[k]) if hasattr(learn.dls, 'classes') else str(k), fontsize=8)
+    for k in range(C): axs[0, k + 1].set_title(_class_name(learn.dls, k), fontsize=8)
     axs[0, 0].set_title('input', fontsize=8)
     fig.tight_layout()
     return fig
