@@ -6,7 +6,7 @@ Docs: https://drmm-nb.github.io/drmm_nb/folders.html.md"""
 
 # %% ../nbs/04b_folders.ipynb #b68bfdcb
 from __future__ import annotations
-import sys, time
+import sys, time, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -175,7 +175,13 @@ def load_folder(path, # the folder: train/<class>/*, unlabeled/* (optional), tes
     (tr_f, tr_y), unl, (te_f, te_y) = parts['train'], parts['unlabeled'], parts['test']
     files = tr_f + unl + te_f
     headers = image_headers(files, progress)
-    if channels is None: channels = 1 if all(m in GREY_MODES for _, _, m in headers) else 3
+    if channels is None:
+        colour = [f for f, (_, _, m) in zip(files, headers) if m not in GREY_MODES]
+        channels = 3 if colour else 1
+        if colour and len(colour) < len(files) / 2:  # a few colour files among grey ones: say so rather than decide silently
+            warnings.warn(f"{plural(len(colour), 'image')} of {len(files)} {'is' if len(colour) == 1 else 'are'} colour (e.g. "
+                          f"{colour[0]}), the rest grey: the data set is read as colour (3 channels). To read every image "
+                          f"as grey, convert {'it' if len(colour) == 1 else 'them'} or pass channels=1 to load_folder.")
     if channels not in (1, 3): raise ValueError(f"channels={channels}: use 1 (grey) or 3 (RGB).")
     hw = _pick_size(files, headers, size)
     x_train = read_images(tr_f + unl, channels, hw, progress)
