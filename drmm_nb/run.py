@@ -110,23 +110,27 @@ class ResumeMidEpoch(Callback):
     def after_train(self):
         if 'all_batches' in vars(self.learn): del self.learn.all_batches
 
+def _duration(s:float)->str: return f"{s:.0f} s" if s < 90 else f"{s / 60:.1f} min" if s < 5400 else f"{s / 3600:.1f} h"
+
 class ProgressLines(Callback):
-    "For log files: a plain line every `seconds` of training (epoch numbered as the table numbers it, batch, loss, the epoch's estimated end)."
+    "For log files: a plain line after `first` seconds of training, then every `seconds` (epoch as the table numbers it, batch, loss, when the epoch and the run end)."
     order = Recorder.order + 2
-    def __init__(self, seconds:float=60.): store_attr()
-    def before_fit(self): self.last = time.time()
+    def __init__(self, seconds:float=60., first:float=10.): store_attr()
+    def before_fit(self): self.last, self.said = time.time(), False
     def before_train(self): self.t_epoch, self.seen = time.time(), 0
     def after_batch(self):
         if not self.training: return
         self.seen += 1
-        if not self.seconds or time.time() - self.last < self.seconds: return
+        wait = min(self.first, self.seconds) if not self.said else self.seconds
+        if not self.seconds or time.time() - self.last < wait: return
         now, done = time.time(), self.iter + 1
         rate = (now - self.t_epoch) / self.seen
         left = (self.n_iter - done) * rate
-        eta = f"{left:.0f} s" if left < 90 else f"{left / 60:.1f} min"
+        more = self.n_epoch - self.epoch - 1  # whole epochs after this one (their training steps; evaluation not counted)
+        run = f", run in ~{_duration(left + more * self.n_iter * rate)}" if more else ''
         print(f"epoch {self.epoch} (of 0..{self.n_epoch - 1})  batch {done}/{self.n_iter}  loss {float(self.smooth_loss):.4f}  "
-              f"epoch ends in ~{eta}", flush=True)
-        self.last = now
+              f"epoch ends in ~{_duration(left)}{run}", flush=True)
+        self.last, self.said = now, True
 
 class RestoreSmoothLoss(Callback):
     "On resume: fastai's running average of the loss as the checkpoint left it (`Recorder.before_fit` restarts it)."

@@ -167,6 +167,11 @@ def test_progress_lines_and_help(tmp_path):
     assert all(l.endswith(' s') for l in lines), lines  # a short epoch's end in seconds, not '~0.0 min'
     done = [int(l.split()[5].split('/')[0]) for l in lines]
     assert done == sorted(done) and all(l.split()[5].endswith('/26') for l in lines)
+    r2 = run(['--dataset', 'digits', '--device', 'cpu', '--epochs', '2', '--progress-every', '0.01', '--out', str(tmp_path/'run2')])
+    first = [l for l in r2.stdout.splitlines() if l.startswith('epoch 0 (of 0..1)  batch ')]
+    last = [l for l in r2.stdout.splitlines() if l.startswith('epoch 1 (of 0..1)  batch ')]
+    assert first and all(', run in ~' in l for l in first), r2.stdout         # with epochs to come: the whole run's end too
+    assert last and not any('run in' in l for l in last), r2.stdout            # in the last epoch, the epoch's end is the run's
     h = run(['--help']).stdout
     assert all(b.count('default') <= 1 for b in h.split('\n  --')), h
     assert '(default: None)' not in h and '(default: False)' not in h
