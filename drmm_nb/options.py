@@ -184,7 +184,7 @@ class RunOptions(Options):
     overwrite:bool=False # replace a finished run in --out
     diag_every:int=10 # rendering diagnostics on every k-th training batch (0: off)
     checkpoint_every:float=10. # minutes between checkpoints inside an epoch (0: at the end of epochs only)
-    progress_every:float=60. # seconds between progress lines when the output is not a terminal (0: one line per epoch only)
+    progress_every:float=60. # seconds between progress lines when the output is not a terminal, the first after 10 s (0: one line per epoch only)
     dist_timeout:float=600. # under torchrun: seconds a process waits for another that stopped answering
     checks = {'diag_every': (lambda v: v >= 0, 'every k-th batch, k >= 0 (0: off)'),
               'checkpoint_every': (lambda v: v >= 0, 'minutes, >= 0 (0: off)'),
