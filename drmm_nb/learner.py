@@ -24,8 +24,8 @@ from .machine import fast_options
 
 # %% auto #0
 __all__ = ['OBJECTIVE_OPTIONS', 'DIAG_COLUMNS', 'LossTerm', 'DRMMCallback', 'DiagValue', 'RenderDiagnostics', 'DRMMLearner',
-           'TrainingDiverged', 'DivergenceGuard', 'labeled_error_rate', 'LabeledError', 'drmm_learner', 'reconstruct',
-           'spread_over_classes', 'show_reconstructions', 'show_class_templates']
+           'TrainingDiverged', 'DivergenceGuard', 'labeled_error_rate', 'LabeledError', 'drmm_learner', 'calibration',
+           'plot_reliability', 'reconstruct', 'spread_over_classes', 'show_reconstructions', 'show_class_templates']
 
 # %% ../nbs/05_learner.ipynb #3d0f708c
 class LossTerm(Metric):
@@ -350,6 +350,33 @@ def drmm_learner(dls:DataLoaders, # from `drmm_nb.data.drmm_dataloaders`
     learn.options = dict(model=mo, loss=lo)  # every option resolved
     learn.drmm_options = {k: v for k, v in {**asdict(mo), **asdict(lo)}.items() if k in PRESET_SOURCES}  # those a preset sets
     return learn
+
+# %% ../nbs/05_learner.ipynb #21571456
+def calibration(probs:Tensor, # (N, C) class probabilities
+                targets:Tensor, # (N,) true classes
+                bins:int=15, # equal-width bins of confidence over [0, 1]
+               )->dict:
+    "Expected calibration error (ECE), mean confidence and accuracy, and each bin's (count, confidence, accuracy)."
+    conf, pred = probs.float().max(1)
+    right = (pred == targets).float()
+    k = (conf * bins).long().clamp(max=bins - 1)  # bin of each image (confidence 1.0 in the last)
+    n = torch.bincount(k, minlength=bins).float()
+    c_sum, a_sum = torch.zeros(bins).index_add_(0, k, conf), torch.zeros(bins).index_add_(0, k, right)
+    m = n > 0
+    ece = float(((c_sum[m] - a_sum[m]).abs()).sum() / len(conf))  # sum over bins of n_b/N * |conf_b - acc_b|
+    return dict(ece=ece, confidence=float(conf.mean()), accuracy=float(right.mean()), bins=bins,
+                per_bin=[[int(n[b]), float(c_sum[b] / n[b]) if n[b] else None, float(a_sum[b] / n[b]) if n[b] else None]
+                         for b in range(bins)])
+
+def plot_reliability(cal:dict, ax=None, title:str|None=None):
+    "The reliability diagram of `calibration`'s result: accuracy against confidence per bin, the diagonal for reference."
+    if ax is None: _, ax = plt.subplots(figsize=(3.2, 3.2))
+    pts = [(c, a, n) for n, c, a in cal['per_bin'] if n]
+    ax.plot([0, 1], [0, 1], ':', color='grey', lw=1)
+    ax.scatter([c for c, _, _ in pts], [a for _, a, _ in pts], s=[max(8, 200 * n / sum(p[2] for p in pts)) for *_, n in pts])
+    ax.set_xlabel('confidence'); ax.set_ylabel('accuracy'); ax.set_xlim(0, 1); ax.set_ylim(0, 1.02)
+    ax.set_title(title or f"ECE {cal['ece']:.3f}, mean confidence {cal['confidence']:.2f}", fontsize=9)
+    return ax
 
 # %% ../nbs/05_learner.ipynb #a466c41f
 @patch

@@ -15,7 +15,7 @@ from fastai.basics import *
 from .data import load_dataset, drmm_dataloaders
 from .options import RunConfig, resolve, flat_config, speed_line
 from .layers import unwrap_model
-from .learner import drmm_learner, show_reconstructions, TrainingDiverged
+from .learner import drmm_learner, show_reconstructions, TrainingDiverged, calibration
 from .distributed import DistRun, replicas_identical
 from .machine import machine_facts, portable_mode, same_numbers
 
@@ -276,12 +276,15 @@ def _train(cfg:RunConfig, dist, out:Path, mode:str)->dict:
         if not dist.is_main: dist.close(); return record  # rank 0 alone tests, exports and writes
     valid_loss, test_error = learn.validate(dl=dist.valid_dl(learn))[:2]
     record['final'] = dict(test_error=float(test_error), test_loss=float(valid_loss), epochs=fit.epochs)
+    probs, targs = learn.get_preds(dl=dist.valid_dl(learn))
+    record['final']['calibration'] = calibration(probs, targs)  # how far the test confidences can be trusted
     learn.export('model.pkl')
     import matplotlib; matplotlib.use('Agg')
     fig = show_reconstructions(learn, n=8); fig.savefig(out/'reconstructions.png', dpi=80); plt.close(fig)
     record['status'] = 'finished'
     atomic_save(record, out/'metrics.json', as_json=True)
-    print(f"{out}: test error {record['final']['test_error']:.4f} after {fit.epochs} epochs "
+    print(f"{out}: test error {record['final']['test_error']:.4f} after {fit.epochs} epochs, ECE "
+          f"{record['final']['calibration']['ece']:.3f} (mean confidence {record['final']['calibration']['confidence']:.2f}) "
           f"({record.get('wall_time_s', 0.):.0f} s)", flush=True)
     dist.close()
     return record
