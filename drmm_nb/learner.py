@@ -318,14 +318,17 @@ def drmm_learner(dls:DataLoaders, # from `drmm_nb.data.drmm_dataloaders`
     if bad: raise ValueError(f"Unknown options {bad}: drmm_learner takes the options of ModelOptions {ModelOptions.names()}, "
                              f"of LossOptions {LossOptions.names()}, and fastai Learner's arguments.")
     mo = resolved_model((model or ModelOptions()).updated(**mkw), preset, img_shape)
-    lo = resolved_loss((loss or LossOptions()).updated(**lkw), preset, mo.arch)
+    lopts = (loss or LossOptions()).updated(**lkw)
     data_sup = bool(getattr(dls, 'supervised_only', False))
+    if data_sup and lopts.method is None and not lopts.supervised_only:
+        lopts = lopts.updated(method='supervised')  # the loaders say what to train: labeled images only
+    lo = resolved_loss(lopts, preset, mo.arch)
     if lo.supervised_only and not data_sup:
-        raise ValueError("supervised_only=True needs DataLoaders of labeled images only: "
+        raise ValueError("method='supervised' needs DataLoaders of labeled images only: "
                          "build them with drmm_dataloaders(..., supervised_only=True).")
     if data_sup and not lo.supervised_only:
-        raise ValueError("These DataLoaders hold labeled images only (supervised_only=True): pass supervised_only=True, "
-                         "or build paired DataLoaders for semi-supervised training.")
+        raise ValueError(f"These DataLoaders hold labeled images only (supervised_only=True), but method={lo.method!r} "
+                         f"trains on unlabeled images too: build paired DataLoaders (drmm_dataloaders without supervised_only).")
     if not (isinstance(diagnostics, int) and diagnostics >= 0): raise ValueError(f"diagnostics={diagnostics!r}: every k-th batch, k >= 0 (0: off).")
     model = ARCHS[mo.arch](n_in=img_shape[0], n_classes=dls.n_classes, **{k: v for k, v in asdict(mo).items() if k != 'arch'})
     model.check_input(torch.zeros(1, *img_shape))

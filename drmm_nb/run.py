@@ -229,6 +229,7 @@ def _train(cfg:RunConfig, dist, out:Path, mode:str)->dict:
     if mode == 'resume':
         ck = dist.load_checkpoint(out/'checkpoint.pt')
         old, new = RunConfig.from_flat(flat_config(ck['record']['config'])).trained(), cfg.trained()  # options added later: defaults
+        if old.get('method') is None: old['method'] = new.get('method')  # a checkpoint from before `method`: named by its weights
         if old != new:
             diff = {k: (old.get(k), new.get(k)) for k in set(old) | set(new) if old.get(k) != new.get(k)}
             raise ResumeMismatch(f"--resume with a different configuration than the run in {out}: {diff} (saved, given). "
