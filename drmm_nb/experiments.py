@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from .options import RunConfig, RunOptions, to_argv, flat_config
-from .grids import GRIDS, VARIANTS, grid_runs, grid_names
+from .grids import GRIDS, VARIANTS, grid_runs, grid_names, grid_doc
 from .reports import collect, write_table, table_md, plot_curves, plot_diagnostics, _variant
 
 # %% auto #0
@@ -157,6 +157,14 @@ def save_curves(name:str, results='results')->list:
             paths.append(Path(results)/name/f'diagnostics-{ds}-nl{nl}.png'); fig.savefig(paths[-1], dpi=80); plt.close(fig)
     return paths
 
+def _results_dir(results)->Path:
+    "`--results` as given; its default 'results' found in the checkout the package runs from when not in this directory."
+    p = Path(results)
+    if str(results) != 'results' or p.is_dir(): return p
+    import drmm_nb
+    checkout = Path(drmm_nb.__file__).resolve().parent.parent/'results'
+    return checkout if checkout.is_dir() else p
+
 def plan_jobs(jobs:str|int, # `--jobs`: a number or 'auto'
               threads:int|None, # `--threads`: per process; None: the cores shared out
               pending:int, # unfinished runs of the grid (as filtered by --only)
@@ -190,6 +198,7 @@ def _run_jobs(a, n:int, threads:int)->int:
 def main(argv:list|None=None):
     "Console entry point of `drmm-experiments`."
     a = experiments_parser().parse_args(argv)
+    if a.cmd in ('table', 'curves', 'verify', 'list'): a.results = _results_dir(a.results)  # readable from any directory
     try:
         if a.cmd == 'run':
             sets = {k.replace('-', '_'): _value(v) for k, v in (kv.split('=', 1) for kv in a.set)}
@@ -213,10 +222,12 @@ def main(argv:list|None=None):
             if not ok: sys.exit(1)
         elif a.cmd == 'curves': print('\n'.join(map(str, save_curves(a.name, a.results))))
         elif a.name is None:
+            res = a.results
+            if not res.is_dir(): print(f"(no {res}/ here: run from the checkout, or name the results folder with --results DIR)")
             for n in grid_names():
                 runs = grid_runs(n)
-                done = sum((Path(a.results)/n/r['name']/'metrics.json').exists() for r in runs)
-                print(f"{n}: {len(runs)} runs, {done} with results in {a.results}/{n}")
+                done = sum((res/n/r['name']/'metrics.json').exists() for r in runs)
+                print(f"{n}: {len(runs)} runs, {done} with results in {res}/{n}" + (f"\n    {grid_doc(n)}" if grid_doc(n) else ''))
         else:
             for r in grid_runs(a.name): print(f"{r['name']}: drmm-train {' '.join(to_argv(r['opts']))}")
     except (ValueError, FileNotFoundError, FileExistsError) as e:

@@ -15,7 +15,7 @@ from .options import pick_arch
 __all__ = ['VARIANTS', 'DIGITS_EPOCHS', 'FASHION_EPOCHS', 'FASHION_RENDER_EPOCHS', 'MNIST_EPOCHS', 'GPU_MNIST_EPOCHS',
            'TABLE1_VARIANTS', 'MNIST_OPTS', 'PAPER_TABLE1', 'PAPER_TABLE2', 'RENDER_VARIANTS', 'PAPER_SETS', 'ONE_PASS',
            'APART', 'MNIST_APART', 'MNIST_10EP', 'PAIR_SEEDS', 'GRIDS', 'make_grid', 'mnist_grid', 'paper_grid',
-           'alpha_grid', 'bf16_grid', 'grid_runs', 'grid_names']
+           'alpha_grid', 'bf16_grid', 'Grid', 'grid_doc', 'grid_runs', 'grid_names']
 
 # %% ../nbs/08_experiments.ipynb #0c116010
 VARIANTS = {  # name: (options that differ from the defaults, description)
@@ -137,44 +137,68 @@ def bf16_grid(seeds=range(10), n_labeled:int=50)->list:
         runs.append(dict(r, name=r['name'].replace(f"-{r['variant']}-", f"-{r['variant']}_bf16-"), variant=r['variant'] + '_bf16'))
     return runs
 
+class Grid:
+    "A named grid's runs (`make()`, called as `grid()`) and what it is for, in one line (`doc`: `drmm-experiments list`)."
+    def __init__(self, doc:str, make): self.doc, self.make = doc, make
+    def __call__(self)->list: return self.make()
+
 GRIDS = {
     # one BatchNorm pass over each mixed paired batch (before issue 20), kept as they were, named by ONE_PASS
-    'digits': lambda: make_grid('digits', [50, 100], range(5), list(VARIANTS)[:7], epochs=DIGITS_EPOCHS, **ONE_PASS),  # paper preset
-    'fashion_mnist': lambda: make_grid('fashion_mnist', [100, 1000], range(3), ['supervised', 'entropy', 'rc_kl_nn'],
-                                       epochs=FASHION_EPOCHS, **ONE_PASS),
-    'mnist': lambda: mnist_grid(**ONE_PASS),
-    'digits_render': lambda: make_grid('digits', [50, 100], range(5), RENDER_VARIANTS, epochs=DIGITS_EPOCHS, **ONE_PASS),
-    'digits_portable': lambda: make_grid('digits', [50], range(2), ['supervised', 'entropy', 'rc', 'rc_kl_nn'],
-                                         epochs=DIGITS_EPOCHS, portable=True, **ONE_PASS),  # the same numbers within machine.PORTABLE_GROUPS
-    'fashion_render': lambda: make_grid('fashion_mnist', [1000], range(3), ['supervised_A', 'entropy_A', 'rc_kl_nn_A'],
-                                        epochs=FASHION_RENDER_EPOCHS, **ONE_PASS),
+    'digits': Grid("the 8x8 digits, Table 1's variants and baselines, both N_L, 5 seeds (one BatchNorm pass)",
+                   lambda: make_grid('digits', [50, 100], range(5), list(VARIANTS)[:7], epochs=DIGITS_EPOCHS, **ONE_PASS)),
+    'fashion_mnist': Grid("Fashion-MNIST: supervised, entropy, the full objective at N_L 100 and 1000, 3 seeds (one pass)",
+                          lambda: make_grid('fashion_mnist', [100, 1000], range(3), ['supervised', 'entropy', 'rc_kl_nn'],
+                                            epochs=FASHION_EPOCHS, **ONE_PASS)),
+    'mnist': Grid("MNIST N_L=100, Table 1's rows and baselines, one epoch, 3 seeds (one pass)", lambda: mnist_grid(**ONE_PASS)),
+    'digits_render': Grid("the digits: the paper's and the authors' options, one at a time (which make the rendering act)",
+                          lambda: make_grid('digits', [50, 100], range(5), RENDER_VARIANTS, epochs=DIGITS_EPOCHS, **ONE_PASS)),
+    'digits_portable': Grid("the digits in the portable mode: the same numbers on the CPU types of machine.PORTABLE_GROUPS",
+                            lambda: make_grid('digits', [50], range(2), ['supervised', 'entropy', 'rc', 'rc_kl_nn'],
+                                              epochs=DIGITS_EPOCHS, portable=True, **ONE_PASS)),
+    'fashion_render': Grid("Fashion-MNIST N_L=1000 under the authors' preset, 3 seeds, one epoch (one pass)",
+                           lambda: make_grid('fashion_mnist', [1000], range(3), ['supervised_A', 'entropy_A', 'rc_kl_nn_A'],
+                                             epochs=FASHION_RENDER_EPOCHS, **ONE_PASS)),
     # the halves of each paired batch normalised apart, as the authors did (the default since issue 20)
-    'digits_apart_all': lambda: make_grid('digits', [50, 100], range(5), list(VARIANTS)[:7], epochs=DIGITS_EPOCHS, **APART),
-    'digits_alpha': alpha_grid,
-    'mnist_apart': lambda: mnist_grid(**MNIST_APART),
-    'mnist_apart_10ep': lambda: mnist_grid(seeds=range(3), variants=['entropy', 'rc_kl', 'rc_kl_nn'], **MNIST_10EP),
+    'digits_apart_all': Grid("the digits grid again with the halves of each batch normalised apart",
+                             lambda: make_grid('digits', [50, 100], range(5), list(VARIANTS)[:7], epochs=DIGITS_EPOCHS, **APART)),
+    'digits_alpha': Grid("the digits: the full objective at four reconstruction weights against entropy alone, 10 seeds", alpha_grid),
+    'mnist_apart': Grid("MNIST N_L=100, Table 1's rows and baselines, one epoch, 3 seeds, halves apart", lambda: mnist_grid(**MNIST_APART)),
+    'mnist_apart_10ep': Grid("MNIST N_L=100: entropy alone, rc_kl and the full objective, 10 epochs, 3 seeds",
+                             lambda: mnist_grid(seeds=range(3), variants=['entropy', 'rc_kl', 'rc_kl_nn'], **MNIST_10EP)),
     # issue 33: more seeds of the same protocol (the pairs first, rc_kl after), its supervised baseline, the paper's optimiser
-    'mnist_apart_10ep_pairs': lambda: (mnist_grid(seeds=PAIR_SEEDS, variants=['entropy', 'rc_kl_nn'], **MNIST_10EP)
-                                       + mnist_grid(seeds=PAIR_SEEDS, variants=['rc_kl'], **MNIST_10EP)),
-    'mnist_supervised_10ep': lambda: mnist_grid(seeds=range(3), variants=['supervised'], **MNIST_10EP),
-    'mnist_sgd_10ep': lambda: mnist_grid(seeds=range(3), epochs=10, paper_seeds=(), variants=['entropy', 'rc_kl_nn'],
-                                         schedule='paper', **{**APART, 'fast': True}),  # SGD 0.2 -> 1e-4 over 10 epochs; fast throughout
-    'fashion_mnist_apart': lambda: make_grid('fashion_mnist', [100], range(3), ['supervised', 'entropy', 'rc_kl_nn'],
-                                             epochs=FASHION_EPOCHS, channels_last=True, **APART),
-    'digits_portable_apart': lambda: make_grid('digits', [50], range(2), ['supervised', 'entropy', 'rc', 'rc_kl_nn'],
-                                               epochs=DIGITS_EPOCHS, portable=True, **APART),
+    'mnist_apart_10ep_pairs': Grid("mnist_apart_10ep's protocol on seeds 3-6 and 10: the pre-registered decision's pairs",
+                                   lambda: (mnist_grid(seeds=PAIR_SEEDS, variants=['entropy', 'rc_kl_nn'], **MNIST_10EP)
+                                            + mnist_grid(seeds=PAIR_SEEDS, variants=['rc_kl'], **MNIST_10EP))),
+    'mnist_supervised_10ep': Grid("MNIST N_L=100: the supervised baseline for 10 epochs, 3 seeds",
+                                  lambda: mnist_grid(seeds=range(3), variants=['supervised'], **MNIST_10EP)),
+    'mnist_sgd_10ep': Grid("MNIST N_L=100 under the paper's optimiser (SGD 0.2 -> 1e-4), 10 epochs, 3 seeds",
+                           lambda: mnist_grid(seeds=range(3), epochs=10, paper_seeds=(), variants=['entropy', 'rc_kl_nn'],
+                                              schedule='paper', **{**APART, 'fast': True})),  # fast throughout
+    'fashion_mnist_apart': Grid("Fashion-MNIST N_L=100: supervised, entropy, the full objective, halves apart, 3 seeds",
+                                lambda: make_grid('fashion_mnist', [100], range(3), ['supervised', 'entropy', 'rc_kl_nn'],
+                                                  epochs=FASHION_EPOCHS, channels_last=True, **APART)),
+    'digits_portable_apart': Grid("digits_portable with the halves apart",
+                                  lambda: make_grid('digits', [50], range(2), ['supervised', 'entropy', 'rc', 'rc_kl_nn'],
+                                                    epochs=DIGITS_EPOCHS, portable=True, **APART)),
     # issue 32: what bf16 autocast costs in accuracy (CPUs with bf16 instructions), against digits_alpha and mnist_apart
-    'digits_bf16': bf16_grid,
-    'mnist_bf16': lambda: [dict(r, name=r['name'].replace(f"-{r['variant']}-", f"-{r['variant']}_bf16-"), variant=r['variant'] + '_bf16')
-                           for r in mnist_grid(seeds=(0,), paper_seeds=(), variants=['entropy', 'rc_kl_nn'], **{**MNIST_APART, 'bf16': True})],
+    'digits_bf16': Grid("digits_alpha's entropy and full objective in bf16 autocast: what bf16 costs, 10 seeds", bf16_grid),
+    'mnist_bf16': Grid("mnist_apart's entropy and full objective (seed 0) in bf16 autocast",
+                       lambda: [dict(r, name=r['name'].replace(f"-{r['variant']}-", f"-{r['variant']}_bf16-"), variant=r['variant'] + '_bf16')
+                                for r in mnist_grid(seeds=(0,), paper_seeds=(), variants=['entropy', 'rc_kl_nn'], **{**MNIST_APART, 'bf16': True})]),
     # issue 32: a 10-epoch run as drmm-train trains by default (the fastest configuration of the CPU, resolved and recorded):
     # its wall time, and a pair with mnist_apart_10ep's fp32 rc_kl_nn-s0
-    'mnist_fast_10ep': lambda: [dict(r, name=r['name'].replace('-rc_kl_nn-', '-rc_kl_nn_fast-'), variant='rc_kl_nn_fast')
-                                for r in mnist_grid(seeds=(0,), epochs=10, paper_seeds=(), variants=['rc_kl_nn'], **{**APART, 'fast': True})],
+    'mnist_fast_10ep': Grid("MNIST: the full objective for 10 epochs as drmm-train trains by default (fast), seed 0",
+                            lambda: [dict(r, name=r['name'].replace('-rc_kl_nn-', '-rc_kl_nn_fast-'), variant='rc_kl_nn_fast')
+                                     for r in mnist_grid(seeds=(0,), epochs=10, paper_seeds=(), variants=['rc_kl_nn'], **{**APART, 'fast': True})]),
     # plans: the paper's protocol (500 epochs), MNIST on the device tool's GPU
-    'paper': paper_grid,
-    'mnist_gpu': lambda: mnist_grid(seeds=range(2), epochs=GPU_MNIST_EPOCHS, paper_seeds=()),
+    'paper': Grid("the paper's protocol: MNIST, SVHN, CIFAR-10 at its N_L, 500 epochs of SGD (a plan: too long for a CPU)", paper_grid),
+    'mnist_gpu': Grid("MNIST on the device tool's GPU: Table 1's variants, a few epochs, 2 seeds",
+                      lambda: mnist_grid(seeds=range(2), epochs=GPU_MNIST_EPOCHS, paper_seeds=())),
 }
+
+def grid_doc(name:str)->str:
+    "What grid `name` is for, in one line ('' for a JSON grid or one registered without a `Grid`)."
+    return getattr(GRIDS.get(name), 'doc', '')
 
 def grid_runs(name:str)->list:
     "The runs of the grid called `name` (a key of `GRIDS`, or a JSON file `experiments/NAME.json` holding a list of runs)."
