@@ -167,6 +167,7 @@ class FitOptions(Options):
     portable:bool=False # ATen AVX2, MKL COMPATIBLE, no oneDNN/NNPACK: seeded CPU runs alike within the CPU groups measured (machine.PORTABLE_GROUPS; slower)
     compile:bool=False # torch.compile the objective (top-down pass and losses) while training; eager, with a warning, if it fails
     sync_bn:bool=False # under torchrun on CUDA: SyncBatchNorm, statistics over the global batch (default: each rank's own)
+    init_from:str|None=None # a run's --out folder: start from the weights of its last checkpoint and train --epochs more with a fresh schedule (to continue a finished run)
     checks = {'epochs': (lambda v: v >= 1, 'at least 1'), 'lr': (lambda v: v > 0, 'must be positive'),
               'lr_min': (lambda v: v > 0, 'must be positive'),
               'bs': (lambda v: v >= 2 and v % 2 == 0, 'an even number >= 2 (half labeled, half unlabeled)')}

@@ -21,8 +21,8 @@ from .machine import machine_facts, portable_mode, same_numbers
 
 # %% auto #0
 __all__ = ['atomic_save', 'versions', 'RunLogger', 'MidEpochCheckpoint', 'ResumeMidEpoch', 'ProgressLines', 'RestoreSmoothLoss',
-           'ResumeMismatch', 'check_out_dir', 'plain_progress', 'check_writable', 'pick_device', 'train_config',
-           'resume_note']
+           'init_weights', 'ResumeMismatch', 'check_out_dir', 'plain_progress', 'check_writable', 'pick_device',
+           'train_config', 'resume_note']
 
 # %% ../nbs/05a_run.ipynb #e946deaa
 def atomic_save(obj, path:Path, as_json:bool=False):
@@ -139,6 +139,19 @@ class RestoreSmoothLoss(Callback):
     def before_fit(self): self.recorder.smooth_loss.val, self.recorder.smooth_loss.count = self.val.clone(), self.count
 
 # %% ../nbs/05a_run.ipynb #bc2c1487
+def init_weights(learn, src)->dict:
+    "Load the network weights of the run in folder `src` (its last checkpoint) into `learn`; what was loaded, for the record."
+    src = Path(src).expanduser()
+    if not (src/'checkpoint.pt').exists():
+        raise ValueError(f"--init-from {src}: no checkpoint.pt there; give the --out folder of an earlier drmm-train run.")
+    ck = torch.load(src/'checkpoint.pt', map_location='cpu', weights_only=False)
+    try: unwrap_model(learn.model).load_state_dict(ck['model'])
+    except RuntimeError as e:
+        raise ValueError(f"--init-from {src}: its network does not fit this one ({str(e).splitlines()[0][:200]}); train with "
+                         f"the same --arch, data set and image size as that run.") from None
+    rec = ck['record']
+    return dict(path=str(src), epochs=len(rec['epochs']), status=rec.get('status'), config=rec['config'])
+
 class ResumeMismatch(ValueError):
     "`--resume` asked of an output folder whose checkpoint was trained with other options."
 
@@ -147,7 +160,8 @@ def check_out_dir(out:Path, resume:bool, overwrite:bool)->str:
     m, ck = out/'metrics.json', out/'checkpoint.pt'
     finished = m.exists() and json.loads(m.read_text()).get('status') == 'finished'
     if finished and not overwrite:
-        raise FileExistsError(f"{out} already holds a finished run ({m}). Choose another --out, or pass --overwrite to replace it.")
+        raise FileExistsError(f"{out} already holds a finished run ({m}). Choose another --out, pass --overwrite to replace it, "
+                              f"or train it further in a new folder from its weights: --init-from {out} --out NEW_DIR.")
     if finished: return 'overwrite'
     if ck.exists() and not resume:
         raise FileExistsError(f"{out} holds an unfinished run ({ck}). Pass --resume to continue it, or choose another --out.")
@@ -253,6 +267,7 @@ def _train(cfg:RunConfig, dist, out:Path, mode:str)->dict:
                                  f"another --out.") from None
     elif run.resume and dist.is_main:
         print(f"drmm-train: --resume: {out} holds no checkpoint yet, so the run starts from the beginning.", flush=True)
+    if mode != 'resume' and fit.init_from: record['init_from'] = init_weights(learn, fit.init_from)
     if dist.is_main and start < fit.epochs: print(speed_line(fit, str(device)), flush=True)  # what `fast` picked, once
     if start < fit.epochs:
         dls.train.set_epoch(start)
