@@ -87,17 +87,17 @@ def labeled_subset(y, # training labels (N,); -1 marks an unlabeled image
     y = _as_numpy(y)
     if n_labeled is None: return np.flatnonzero(y >= 0).astype(np.int64)  # every labeled image, balanced or not
     if n_labeled < n_classes:
-        raise ValueError(f"n_labeled={n_labeled} is smaller than n_classes={n_classes}: the labeled set holds the same "
+        raise ValueError(f"n_labeled={n_labeled} (--n-labeled) is smaller than n_classes={n_classes}: the labeled set holds the same "
                          f"number of images of every class, so it needs at least one each; use n_labeled >= {n_classes}.")
     if n_labeled % n_classes:
         lo = n_labeled // n_classes * n_classes
-        raise ValueError(f"n_labeled={n_labeled} is not a multiple of n_classes={n_classes}: the labeled set is "
+        raise ValueError(f"n_labeled={n_labeled} (--n-labeled) is not a multiple of n_classes={n_classes}: the labeled set is "
                          f"balanced, n_labeled/n_classes images per class; use {lo} or {lo + n_classes}.")
     n_lab = int((y >= 0).sum())
     if n_labeled > n_lab:
         what = f"the training set ({len(y)} images)" if n_lab == len(y) else f"the {n_lab} labeled training images"
-        raise ValueError(f"n_labeled={n_labeled} is larger than {what}: use at most "
-                         f"{n_lab // n_classes * n_classes}, or n_labeled=None for every labeled image.")
+        raise ValueError(f"n_labeled={n_labeled} (--n-labeled) is larger than {what}: use at most "
+                         f"{n_lab // n_classes * n_classes}, or n_labeled=None (--n-labeled none) for every labeled image.")
     per_class, counts = n_labeled // n_classes, np.bincount(y[y >= 0], minlength=n_classes)
     if counts.min() < per_class:
         c = int(counts.argmin())

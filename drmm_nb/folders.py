@@ -142,7 +142,7 @@ def _pick_size(files:list, headers:list, size)->tuple:
     if len(sizes) > 1:
         (s1, f1), (s2, f2) = list(sizes.items())[:2]
         raise ValueError(f"The images have {len(sizes)} different sizes, e.g. {f1} is {s1[0]}x{s1[1]} and {f2} is "
-                         f"{s2[0]}x{s2[1]} (HxW): pass size (e.g. size={min(s1[0], s2[0])} or size=(H, W)) to resize "
+                         f"{s2[0]}x{s2[1]} (HxW): pass size (e.g. size={min(s1[0], s2[0])} or size=(H, W); drmm-train --size {min(s1[0], s2[0])} or --size H W) to resize "
                          f"every image to one size.")
     return next(iter(sizes))
 
