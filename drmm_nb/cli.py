@@ -52,7 +52,6 @@ def main():
         try: out = Path(build_parser().parse_args(sys.argv[1:]).out).expanduser()
         except (SystemExit, Exception): out = None
         saved = out is not None and (out/'checkpoint.pt').exists()
-        if out is not None and out.is_dir() and not any(out.iterdir()) and rank == 0: out.rmdir()  # made by this run, empty
         what = 'stopped (SIGTERM)' if isinstance(e, Terminated) else 'interrupted'
         if rank == 0 and saved:
             print(f"\ndrmm-train: {what}. The last checkpoint (each epoch's end, and every --checkpoint-every "

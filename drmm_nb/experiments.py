@@ -111,8 +111,8 @@ def experiments_parser()->argparse.ArgumentParser:
                    help='replace an option in every run (e.g. epochs=1); needs --results other than results/')
     r.add_argument('--only', default=None, help='glob pattern of run names')
     r.add_argument('--jobs', default='auto', help="processes that run the grid's runs side by side, each run in one of them; "
-                   "'auto' (default): one per CPU core, at most one per unfinished run (measured faster than threads: README)")
-    r.add_argument('--threads', type=int, default=None, help="torch CPU threads per process (default: the cores shared out among the jobs; 0: torch's default)")
+                   "'auto' (default): one per CPU core, at most one per unfinished run, one thread each (measured faster than threads: README)")
+    r.add_argument('--threads', type=int, default=None, help="torch CPU threads per process (default: 1, as every committed run; 0: torch's default)")
     r.add_argument('--worker', action='store_true', help=argparse.SUPPRESS)  # (one of --jobs' processes: no table)
     r.add_argument('--device', default='cpu', help='device of every run (default: cpu)')
     r.add_argument('--data-dir', default=None, help='folder of the data set files (default: each data set\'s usual place)')
@@ -171,13 +171,13 @@ def plan_jobs(jobs:str|int, # `--jobs`: a number or 'auto'
               cores:int, # CPU cores this process may use
               device:str='cpu', # a GPU grid runs in one process
              )->tuple:
-    "(processes, threads per process) for `drmm-experiments run`: 'auto' is one one-thread process per core, at most one per pending run."
+    "(processes, threads per process) for `drmm-experiments run`: 'auto' is one process per core, at most one per pending run; one thread each unless told."
     if jobs == 'auto': n = 1 if device != 'cpu' else max(1, min(cores, pending))
     else:
         try: n = int(jobs)
         except ValueError: n = 0
         if n < 1: raise ValueError(f"--jobs {jobs}: give a number of processes (1 or more) or 'auto'.")
-    return n, (threads if threads is not None else max(1, cores // n))
+    return n, (threads if threads is not None else 1)  # one thread per run, as every committed run: comparable records
 
 def _cores()->int: return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
 
@@ -191,9 +191,21 @@ def _run_jobs(a, n:int, threads:int)->int:
     print(f"{a.name}: {n} processes of {threads} thread(s), one run each at a time (per-epoch lines hidden; each run's "
           f"result line as it finishes)", flush=True)
     env = {**os.environ, **({'OMP_NUM_THREADS': str(threads)} if threads else {})}
-    procs = [subprocess.Popen([sys.executable, '-c', 'from drmm_nb.experiments import main; main()', *argv], env=env)
-             for _ in range(n)]
-    return max(p.wait() for p in procs)
+    import drmm_nb, signal, threading
+    pkg = str(Path(drmm_nb.__file__).resolve().parent.parent)  # the workers import this package, not one in the cwd
+    code = f"import sys; sys.path.insert(0, {pkg!r}); from drmm_nb.experiments import main; main()"
+    def stop(signum, frame): raise KeyboardInterrupt()
+    main_thread = threading.current_thread() is threading.main_thread()  # (signal handlers can only be set there)
+    old = signal.signal(signal.SIGTERM, stop) if main_thread else None  # a SIGTERM to this process stops its workers too
+    procs = [subprocess.Popen([sys.executable, '-c', code, *argv], env=env) for _ in range(n)]
+    try: codes = [p.wait() for p in procs]
+    except BaseException:
+        for p in procs: p.terminate()
+        for p in procs: p.wait()
+        raise
+    finally:
+        if main_thread: signal.signal(signal.SIGTERM, old)
+    return next((c for c in codes if c), 0)  # any worker that failed or was killed (negative: a signal) fails the grid
 
 def main(argv:list|None=None):
     "Console entry point of `drmm-experiments`."
@@ -208,7 +220,7 @@ def main(argv:list|None=None):
             n, threads = plan_jobs(a.jobs, a.threads, len(todo), _cores(), a.device)
             if n > 1:
                 code = _run_jobs(a, n, threads)
-                if code: sys.exit(code)
+                if code: sys.exit(code if code > 0 else 128 - code)  # (a worker killed by signal k: 128 + k)
             else:
                 st = run_grid(a.name, a.results, a.runs, sets, a.only, threads or None, a.device, a.data_dir, a.time_budget,
                               a.quiet, a.portable)

@@ -206,24 +206,30 @@ class RenderDiagnostics(Callback):
 
     def before_backward(self):
         if self.pending: self.pending['before'] = [None if p.grad is None else p.grad.detach().clone() for p in self.pending['weights']]
-    def after_cancel_backward(self): self.pending = None
+    def _missed(self):  # a measured batch whose derived value never came (backward cancelled, or not finite): not averaged in
+        if self.pending: self._add('missing_' + self.pending['term'], 1.)
+        self.pending = None
+    def after_cancel_backward(self): self._missed()
+    def after_batch(self): self._missed()
     def after_backward(self):
         "The derived term's gradient: what this backward pass added to the weights' `.grad`, minus the other terms'."
-        P, self.pending = self.pending, None
-        if not P or 'before' not in P: return
+        P = self.pending
+        if not P or 'before' not in P: return self._missed()
         scale = 1. if self.learn.loss_grad is P['total'] else float(self.learn.loss_grad.detach() / P['total'].detach())
-        gs = []  # (`loss_grad` differs from the objective where a callback scaled it: gradient accumulation, fp16's scaler)
+        gs = []  # (`loss_grad` differs from the objective where a callback scaled it, e.g. fp16's scaler)
         for i, (p, b) in enumerate(zip(P['weights'], P['before'])):
             g = torch.zeros_like(p) if p.grad is None else p.grad.detach() - (0 if b is None else b)
             g = g.float() / scale
             for o in P['others'].values():
                 if o[i] is not None: g = g - o[i].float()
             gs.append(g)
-        self._add('grad_' + P['term'], self._norms(gs))
+        norms = self._norms(gs)
+        if not (math.isfinite(scale) and bool(torch.isfinite(norms).all())): return self._missed()  # e.g. an fp16 overflow step
+        self._add('grad_' + P['term'], norms); self.pending = None
 
     def after_train(self):
         if not self.n: return
-        m = {k: v / self.n for k, v in self.acc.items()}
+        m = {k: v / (self.n - float(self.acc.get('missing_' + k[5:], 0.))) for k, v in self.acc.items() if not k.startswith('missing_')}
         s = dict(batches=self.n, every=self.every)
         if 'std_image' in m:
             s.update(std_image=float(m['std_image']), std_target=float(m['std_target']),

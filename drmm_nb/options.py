@@ -418,7 +418,7 @@ def add_options(parser:argparse.ArgumentParser, cls, required:tuple=(), title:st
         t, c = _base_type(anno), _choices(anno)
         if t is bool: kw['action'] = argparse.BooleanOptionalAction
         elif get_origin(t) is list: kw.update(type=get_args(t)[0], nargs='+', metavar='N')
-        else: kw['type'] = _or_none(t) if type(None) in get_args(anno) and c is None else t
+        else: kw['type'] = _or_none(t) if type(None) in get_args(anno) and c is None and t in (int, float) else t  # ('none': a number's None)
         if c is not None: kw['choices'] = c
         if f.name in required: kw.update(required=True); del kw['default']
         g.add_argument(flag(f.name), dest=f.name, **kw)
