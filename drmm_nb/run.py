@@ -21,8 +21,8 @@ from .machine import machine_facts, portable_mode, same_numbers
 
 # %% auto #0
 __all__ = ['atomic_save', 'versions', 'RunLogger', 'MidEpochCheckpoint', 'ResumeMidEpoch', 'ProgressLines', 'RestoreSmoothLoss',
-           'init_weights', 'ResumeMismatch', 'check_out_dir', 'plain_progress', 'check_writable', 'pick_device',
-           'train_config', 'resume_note']
+           'test_probs', 'init_weights', 'ResumeMismatch', 'check_out_dir', 'plain_progress', 'check_writable',
+           'pick_device', 'train_config', 'resume_note']
 
 # %% ../nbs/05a_run.ipynb #e946deaa
 def atomic_save(obj, path:Path, as_json:bool=False):
@@ -139,6 +139,16 @@ class RestoreSmoothLoss(Callback):
     def before_fit(self): self.recorder.smooth_loss.val, self.recorder.smooth_loss.count = self.val.clone(), self.count
 
 # %% ../nbs/05a_run.ipynb #bc2c1487
+def test_probs(learn, dl)->tuple:
+    "Class probabilities and labels of `dl`'s images, in this process alone (fastai's `get_preds` gathers from every rank under torchrun)."
+    m = unwrap_model(learn.model); was = m.training; m.eval()
+    ps, ys = [], []
+    try:
+        with torch.no_grad():
+            for xb, yb in dl: ps.append(torch.softmax(m(xb).float(), 1).cpu()); ys.append(yb.cpu())
+    finally: m.train(was)
+    return torch.cat(ps), torch.cat(ys)
+
 def init_weights(learn, src)->dict:
     "Load the network weights of the run in folder `src` (its last checkpoint) into `learn`; what was loaded, for the record."
     src = Path(src).expanduser()
@@ -292,8 +302,7 @@ def _train(cfg:RunConfig, dist, out:Path, mode:str)->dict:
         if not dist.is_main: dist.close(); return record  # rank 0 alone tests, exports and writes
     valid_loss, test_error = learn.validate(dl=dist.valid_dl(learn))[:2]
     record['final'] = dict(test_error=float(test_error), test_loss=float(valid_loss), epochs=fit.epochs)
-    probs, targs = learn.get_preds(dl=dist.valid_dl(learn))
-    record['final']['calibration'] = calibration(probs, targs)  # how far the test confidences can be trusted
+    record['final']['calibration'] = calibration(*test_probs(learn, dist.valid_dl(learn) or learn.dls.valid))  # how far the test confidences can be trusted
     learn.export('model.pkl')
     import matplotlib; matplotlib.use('Agg')
     fig = show_reconstructions(learn, n=8); fig.savefig(out/'reconstructions.png', dpi=80); plt.close(fig)
