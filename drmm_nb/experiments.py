@@ -219,7 +219,16 @@ def main(argv:list|None=None):
             _check_overrides(sets, a.results)
             n, threads = plan_jobs(a.jobs, a.threads, len(todo), _cores(), a.device)
             if n > 1:
+                picked = [r for r in grid_runs(a.name) if not (a.only and not fnmatch.fnmatch(r['name'], a.only))]
                 code = _run_jobs(a, n, threads)
+                st = []  # what the workers did, read from the files they left
+                for r in picked:
+                    opts = {**r['opts'], **sets}
+                    if r in todo: done = _finished(Path(a.results)/a.name/r['name']/'metrics.json', opts)
+                    w = Path(a.runs)/a.name/r['name']/'metrics.json'
+                    div = w.exists() and json.loads(w.read_text()).get('status') == 'diverged'
+                    st.append('skipped' if r not in todo else 'done' if done else 'diverged' if div else 'not started')
+                print(f"{a.name}: " + ', '.join(f"{sum(s == k for s in st)} {k}" for k in ('done', 'skipped', 'diverged', 'not started')))
                 if code: sys.exit(code if code > 0 else 128 - code)  # (a worker killed by signal k: 128 + k)
             else:
                 st = run_grid(a.name, a.results, a.runs, sets, a.only, threads or None, a.device, a.data_dir, a.time_budget,

@@ -204,7 +204,7 @@ def test_ctrl_c_says_how_to_resume(tmp_path):
     p = subprocess.Popen([str(EXE), *ARGS, '--epochs', '20', '--out', str(out)], stdout=subprocess.DEVNULL,
                          stderr=subprocess.PIPE, text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 300
-    while time.time() < deadline and not (out/'checkpoint.pt').exists():
+    while time.time() < deadline and not ((out/'checkpoint.pt').exists() and (out/'metrics.json').exists()):  # (written in turn)
         assert p.poll() is None, p.stderr.read()
         time.sleep(0.05)
     p.send_signal(signal.SIGINT)
