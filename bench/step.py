@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from drmm_nb.layers import ARCHS
-from drmm_nb.losses import ALPHAS, drmm_objective
+from drmm_nb.losses import drmm_objective
 from drmm_nb.machine import machine_facts, fast_options
 
 CASES = (('conv_small', (1, 28, 28)), ('conv_large', (3, 32, 32)))
@@ -52,7 +52,7 @@ def make_steps(arch, shape, args, device):
         model = model.to(memory_format=torch.channels_last); x = x.contiguous(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), 1e-4)
     amp = (lambda: torch.autocast(device.type, torch.bfloat16)) if args.bf16 else contextlib.nullcontext
-    alphas = ALPHAS[arch]
+    alphas = ARCHS[arch].alphas
 
     def drmm_loss(x, y):
         logits, latents = model.bottom_up(x)

@@ -27,10 +27,11 @@ from .datasets import (DATASETS, load_digits, load_mnist, load_fashion_mnist, lo
                               FASHION_MNIST_DIR, MNIST_FILES, PUBLISHED_MD5, _find)
 from .synthetic import load_synthetic, SYNTHETIC_SIZES
 from .folders import load_folder
+from .options import AUGMENTS
 
 # %% auto #0
 __all__ = ['load_dataset', 'labeled_subset', 'ImageTensors', 'channel_stats', 'PlainDL', 'DRMMImage', 'PairedDL',
-           'DRMMDataLoaders', 'drmm_dataloaders']
+           'DRMMDataLoaders', 'drmm_dataloaders', 'augment_tfms']
 
 # %% ../nbs/04_data.ipynb #19e24f90
 _LOADERS = {'fashion_mnist': load_fashion_mnist, 'mnist': load_mnist, 'svhn': load_svhn, 'cifar10': load_cifar10}
@@ -45,10 +46,10 @@ def _download(name:str, root:Path):
             str(root), train=train, download=True)
 
 def load_dataset(name:str, # one of `DATASETS`, or the path of a folder of images (`load_folder`'s layout)
-                 data_dir=None, # where the files are; default: Debian's folder for Fashion-MNIST if it holds them, else `default_data_dir()`
+                 data_dir:str|Path|None=None, # where the files are; default: Debian's folder for Fashion-MNIST if it holds them, else `default_data_dir()`
                  download:bool=False, # fetch missing files with torchvision (needs the network)
                  accept_modified:bool=False, # MNIST, Fashion-MNIST: load full-size files that differ from the published ones
-                 size=None, # 'folder': resize every image to (H, W) (an int: square)
+                 size:int|tuple|None=None, # 'folder': resize every image to (H, W) (an int: square)
                  valid_pct:float|None=None, # 'folder' without a test/ folder: hold out this fraction of the labeled images
                 )->ImageArrays:
     "The data set `name` as `ImageArrays`; 'digits' is embedded, 'synthetic*' rendered (and cached), the others read from `data_dir`."
@@ -164,14 +165,14 @@ class PlainDL(DataLoader):
     def __init__(self,
                  dataset:ImageTensors, # all the images (and labels), one tensor each
                  bs:int=100, # batch size
-                 mean=None, # per-channel mean on the [0, 1] scale; default: that of `dataset`
-                 std=None, # per-channel std on the [0, 1] scale; default: that of `dataset`
+                 mean:tuple|None=None, # per-channel mean on the [0, 1] scale; default: that of `dataset`
+                 std:tuple|None=None, # per-channel std on the [0, 1] scale; default: that of `dataset`
                  shuffle:bool=False, # a new order every epoch, drawn from (seed, epoch)
                  drop_last:bool=False, # drop the last, smaller batch
                  seed:int=0, # seed of the shuffled order
                  epoch:int=0, # the epoch whose order the next pass produces; each full pass adds 1
-                 device=None, # where the data and the batches live; default: where `dataset` is
-                 after_batch=None, # callables or fastai batch `Transform`s applied to each normalised image batch (e.g. for `tta`)
+                 device:str|torch.device|None=None, # where the data and the batches live; default: where `dataset` is
+                 after_batch:list|None=None, # callables or fastai batch `Transform`s applied to each normalised image batch (e.g. for `tta`)
                 ):
         if mean is None or std is None: mean, std = channel_stats(dataset.x)
         self.after_batch = list(L(after_batch))
@@ -315,13 +316,13 @@ class PairedDL(PlainDL):
                  dataset:ImageTensors, # the whole training set: the unlabeled set, $N_U$ images
                  labeled_idxs, # indices into `dataset` of the labeled set $\mathcal{D}_L$, e.g. from `labeled_subset`
                  bs:int=100, # batch size: bs/2 labeled + bs/2 unlabeled images (Appendix A: 100)
-                 mean=None, # per-channel mean on the [0, 1] scale; default: of the images this loader shows
-                 std=None, # per-channel std on the [0, 1] scale; default: of the images this loader shows
+                 mean:tuple|None=None, # per-channel mean on the [0, 1] scale; default: of the images this loader shows
+                 std:tuple|None=None, # per-channel std on the [0, 1] scale; default: of the images this loader shows
                  seed:int=0, # the order of epoch e depends on (seed, e) only
                  epoch:int=0, # the epoch whose batches the next pass produces; each full pass adds 1
                  supervised_only:bool=False, # batches of the bs/2 labeled images only: the supervised baseline
-                 device=None, # where the data and the batches live; default: where `dataset` is
-                 after_batch=None, # batch transforms, as for `PlainDL`
+                 device:str|torch.device|None=None, # where the data and the batches live; default: where `dataset` is
+                 after_batch:list|None=None, # batch transforms, as for `PlainDL`
                 ):
         if bs < 2 or bs % 2:
             raise ValueError(f"bs={bs}: a batch is bs/2 labeled plus bs/2 unlabeled images, so bs must be even and "
@@ -428,9 +429,10 @@ def drmm_dataloaders(arrays:ImageArrays, # the data set: from `load_dataset`, `f
                      n_labeled:int|None, # $N_L$, a multiple of the number of classes; None: every labeled image
                      bs:int=100, # training batch size: bs/2 labeled + bs/2 unlabeled images
                      seed:int=0, # seeds the labeled subset and the batch order
-                     device=None, # default: fastai's `default_device()`
+                     device:str|torch.device|None=None, # default: fastai's `default_device()`
                      supervised_only:bool=False, # train on the labeled half only (the supervised baseline)
                      valid_bs:int|None=None, # test batch size; default `bs`
+                     augment='none', # training-batch augmentation: a name of `AUGMENTS`, or fastai batch transforms
                     )->DRMMDataLoaders:
     "fastai `DataLoaders` for semi-supervised training (Appendix A): paired training batches, the ordered test set."
     if not isinstance(arrays, ImageArrays):
@@ -444,6 +446,15 @@ def drmm_dataloaders(arrays:ImageArrays, # the data set: from `load_dataset`, `f
     idxs = labeled_subset(y_train, n_labeled, len(classes), seed)
     mean, std = channel_stats(x_train[idxs] if supervised_only else x_train)
     train = PairedDL(ImageTensors(x_train, y_train, classes), idxs, bs=bs, mean=mean, std=std, seed=seed,
-                     supervised_only=supervised_only, device=device)
+                     supervised_only=supervised_only, device=device, after_batch=augment_tfms(augment))
     valid = PlainDL(ImageTensors(x_test, y_test, classes), bs=valid_bs or bs, mean=mean, std=std, device=device)
     return DRMMDataLoaders(train, valid, device=device)
+
+# %% ../nbs/04_data.ipynb #79d534cc
+def augment_tfms(augment='none')->list:
+    "fastai batch transforms for `augment`: a name of `AUGMENTS`, or transforms (returned as a list) to use as they are."
+    if augment is None or isinstance(augment, str) and augment == 'none': return []
+    if not isinstance(augment, str): return list(L(augment))
+    if augment not in AUGMENTS: raise ValueError(f"augment={augment!r} (--augment): use one of {AUGMENTS}.")
+    from fastai.vision.augment import aug_transforms
+    return aug_transforms(do_flip=augment == 'flip', max_lighting=0.)

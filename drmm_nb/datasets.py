@@ -112,7 +112,7 @@ def _load_idx_set(name:str, data_dir, subdirs:tuple, classes:list, accept_modifi
     return arrays
 
 # %% ../nbs/03b_datasets.ipynb #cde59033
-def load_mnist(data_dir=None, # folder with the 4 IDX files (or torchvision's MNIST/raw under it); default `default_data_dir()`
+def load_mnist(data_dir:str|Path|None=None, # folder with the 4 IDX files (or torchvision's MNIST/raw under it); default `default_data_dir()`
                accept_modified:bool=False, # load full-size files that differ from the published ones (with a warning)
               )->ImageArrays:
     "MNIST (60K train, 10K test, 1x28x28) from its IDX files, gzipped or not, checked against the published files."
@@ -125,7 +125,7 @@ def load_fashion_mnist(data_dir=FASHION_MNIST_DIR, # folder with the 4 IDX files
     return _load_idx_set('fashion_mnist', data_dir, ('FashionMNIST/raw', 'raw', 'fashion-mnist'), FASHION_CLASSES, accept_modified)
 
 # %% ../nbs/03b_datasets.ipynb #a4139b8e
-def load_svhn(data_dir=None, # folder with train_32x32.mat and test_32x32.mat (or an svhn/ subfolder); default `default_data_dir()`
+def load_svhn(data_dir:str|Path|None=None, # folder with train_32x32.mat and test_32x32.mat (or an svhn/ subfolder); default `default_data_dir()`
              )->ImageArrays:
     "SVHN (73,257 train, 26,032 test, 3x32x32) from torchvision's .mat files; label 10 becomes the digit 0."
     data_dir, subdirs = Path(data_dir or default_data_dir()).expanduser(), ('svhn', 'SVHN')
@@ -135,7 +135,7 @@ def load_svhn(data_dir=None, # folder with train_32x32.mat and test_32x32.mat (o
     return from_arrays(x_train, y_train, x_test, y_test, classes=DIGIT_CLASSES)
 
 # %% ../nbs/03b_datasets.ipynb #8ba5efd4
-def load_cifar10(data_dir=None, # `cifar-10-batches-py` or its parent folder; default `default_data_dir()`
+def load_cifar10(data_dir:str|Path|None=None, # `cifar-10-batches-py` or its parent folder; default `default_data_dir()`
                 )->ImageArrays:
     "CIFAR-10 (50K train, 10K test, 3x32x32) from its python pickle batches."
     data_dir, subdirs = Path(data_dir or default_data_dir()).expanduser(), ('cifar-10-batches-py',)

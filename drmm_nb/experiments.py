@@ -59,6 +59,8 @@ def run_grid(name:str, # a grid of `GRIDS` (or experiments/NAME.json)
     if threads: torch.set_num_threads(threads)
     if portable: portable_mode()  # before any run computes; each run records it (`--portable`)
     out, t0 = [], time.time()
+    prepare = getattr(GRIDS.get(name), 'prepare', None)
+    if prepare: prepare(data_dir)  # the data its runs read (e.g. folders written from MNIST in data_dir)
     for r in grid_runs(name):
         if only and not fnmatch.fnmatch(r['name'], only): continue
         opts = {**r['opts'], **overrides}
@@ -79,7 +81,8 @@ def _train_run(name, r, opts, res, work, overrides, device, data_dir, quiet, por
     from drmm_nb.learner import TrainingDiverged
     from drmm_nb.run import ResumeMismatch
     if not _finished(work/'metrics.json', opts):
-        run = dict(device=device, data_dir=str(data_dir) if data_dir else None, out=str(work), resume=True, overwrite=True)
+        run = dict(device=device, out=str(work), resume=True, overwrite=True)
+        if 'data_dir' not in opts: run['data_dir'] = str(data_dir) if data_dir else None  # (a folder grid's runs name theirs)
         cfg = RunConfig.from_flat({**opts, **run, **({'portable': True} if portable else {})})
         try:
             with contextlib.redirect_stdout(io.StringIO()) if quiet else contextlib.nullcontext(): train_config(cfg)
@@ -197,6 +200,8 @@ def _run_jobs(a, n:int, threads:int)->int:
     def stop(signum, frame): raise KeyboardInterrupt()
     main_thread = threading.current_thread() is threading.main_thread()  # (signal handlers can only be set there)
     old = signal.signal(signal.SIGTERM, stop) if main_thread else None  # a SIGTERM to this process stops its workers too
+    prepare = getattr(GRIDS.get(a.name), 'prepare', None)
+    if prepare: prepare(a.data_dir)  # once, before the workers (each would write the same files)
     procs = [subprocess.Popen([sys.executable, '-c', code, *argv], env=env) for _ in range(n)]
     try: codes = [p.wait() for p in procs]
     except BaseException:
@@ -269,6 +274,7 @@ def rerun(rec:dict, # a committed `metrics.json` record
     cfg = {**{k: v for k, v in recorded.items() if k not in RunOptions.names()}, 'fast': False}  # replayed as resolved, not re-picked
     if cfg.get('portable') and not portable_available()[0]: cfg['portable'] = False  # its facts then say why it is not exact
     argv = to_argv(cfg) + ['--device', 'cpu', '--out', str(out), '--overwrite', '--progress-every', '0']
+    if recorded.get('dataset') == 'folder' and recorded.get('data_dir'): data_dir = recorded['data_dir']  # its own folder
     if data_dir or recorded.get('data_dir'): argv += ['--data-dir', str(data_dir or recorded['data_dir'])]
     threads = rec.get('runner', {}).get('threads') or rec.get('machine', {}).get('threads') or torch.get_num_threads()
     p = subprocess.run([sys.executable, '-m', 'drmm_nb.cli', *argv], capture_output=True, text=True,
@@ -332,6 +338,8 @@ def verify(name:str, # a grid of `GRIDS` whose results are committed
     if not recs: raise FileNotFoundError(f"No finished runs of grid {name!r} under {results} match {runs or '*'}.")
     if sample is not None and sample < len(recs):
         recs = [recs[i] for i in sorted(np.random.default_rng(0).choice(len(recs), sample, replace=False))]
+    prepare = getattr(GRIDS.get(name), 'prepare', None)
+    if prepare: prepare(data_dir)
     tmp = Path(scratch or tempfile.mkdtemp(prefix='drmm-verify-'))
     rows, repeated = [], False
     try:

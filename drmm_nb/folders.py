@@ -6,17 +6,18 @@ Docs: https://drmm-nb.github.io/drmm_nb/folders.html.md"""
 
 # %% ../nbs/04b_folders.ipynb #b68bfdcb
 from __future__ import annotations
-import sys, time, warnings
+import shutil, sys, time, warnings
 from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 from fastai.data.transforms import image_extensions
+from .layers import default_size, pick_arch, MAX_SIDE
 from .images import ImageArrays, check_arrays, pil_array, image_array, plural, GREY_MODES, _as_numpy, _is_pil
 
 # %% auto #0
 __all__ = ['IMAGE_EXTENSIONS', 'LAYOUT', 'image_files', 'held_out', 'scan_folder', 'image_headers', 'read_images', 'load_folder',
-           'write_folder', 'from_datasets']
+           'write_folder', 'from_datasets', 'digit_folder']
 
 # %% ../nbs/04b_folders.ipynb #f2c0d0dc
 IMAGE_EXTENSIONS = frozenset(e.lower() for e in image_extensions)  # fastai's list: what `get_image_files` finds
@@ -132,19 +133,25 @@ def image_headers(files:list, progress:bool|None=None)->list:
     return out
 
 def _pick_size(files:list, headers:list, size)->tuple:
-    "(H, W): `size` (an int: square), or the one size all images share."
+    "(H, W): `size` (an int: square), else `default_size` of the images' size (of the median size if they differ), said when it resizes."
     if size is not None:
         h, w = (size, size) if isinstance(size, int) else tuple(size)
         if h < 1 or w < 1: raise ValueError(f"size={size}: the height and width must be positive.")
         return int(h), int(w)
     sizes = {}
     for f, (w, h, _) in zip(files, headers): sizes.setdefault((h, w), f)
+    own = next(iter(sizes)) if len(sizes) == 1 else tuple(int(np.median([hw[i] for hw in headers])) for i in (1, 0))
+    hw = default_size(*own)
+    choose = "pass size= to choose (drmm-train --size H W)"
     if len(sizes) > 1:
         (s1, f1), (s2, f2) = list(sizes.items())[:2]
-        raise ValueError(f"The images have {len(sizes)} different sizes, e.g. {f1} is {s1[0]}x{s1[1]} and {f2} is "
-                         f"{s2[0]}x{s2[1]} (HxW): pass size (e.g. size={min(s1[0], s2[0])} or size=(H, W); drmm-train --size {min(s1[0], s2[0])} or --size H W) to resize "
-                         f"every image to one size.")
-    return next(iter(sizes))
+        warnings.warn(f"The images have {len(sizes)} different sizes (e.g. {f1} is {s1[0]}x{s1[1]} and {f2} is {s2[0]}x{s2[1]}, "
+                      f"HxW): every image is resized to {hw[0]}x{hw[1]}, the default for their median size {own[0]}x{own[1]}; {choose}.")
+    elif hw != own:
+        why = (f"larger than {MAX_SIDE} px on a side: scaled down, the aspect kept" if max(own) > MAX_SIDE else
+               f"the nearest size that {pick_arch(hw)} takes")
+        warnings.warn(f"The images are {own[0]}x{own[1]}: resized to {hw[0]}x{hw[1]} ({why}); {choose}.")
+    return hw
 
 def read_images(files:list, # image files
                 channels:int, # 1: grey, 3: RGB
@@ -164,7 +171,7 @@ def read_images(files:list, # image files
 
 # %% ../nbs/04b_folders.ipynb #a0bcece5
 def load_folder(path, # the folder: train/<class>/*, unlabeled/* (optional), test/<class>/* (or valid/, or valid_pct)
-                size=None, # resize every image to (H, W) (an int: square); default: all images must share one size
+                size:int|tuple|None=None, # resize every image to (H, W) (an int: square); default: `default_size` of the images' size (see below)
                 valid_pct:float|None=None, # without a test/ folder: hold out this fraction of each class's labeled images
                 channels:int|None=None, # 1 (grey) or 3 (RGB); default: grey if every image is grey
                 seed:int=0, # seeds the images `valid_pct` holds out
@@ -230,9 +237,9 @@ def from_datasets(train, # labeled training set: (image, label) items; `classes`
                   test=None, # labeled test set; None: hold out `valid_pct` of `train`
                   unlabeled=None, # images without labels: bare images or (image, ignored label) items
                   valid_pct:float|None=None, # without `test`: the fraction of `train` held out for testing
-                  size=None, # resize PIL images to (H, W) (an int: square); arrays must have one shape
+                  size:int|tuple|None=None, # resize PIL images to (H, W) (an int: square); arrays must have one shape
                   channels:int|None=None, # 1 or 3; default: grey if every image is grey
-                  classes=None, # class names; default: `train.classes`, else '0', '1', ...
+                  classes:list|None=None, # class names; default: `train.classes`, else '0', '1', ...
                   seed:int=0, # seeds the images `valid_pct` holds out
                  )->ImageArrays:
     "torchvision data sets (or sequences of (image, label)) as `ImageArrays`; unlabeled images get the label -1."
@@ -272,3 +279,40 @@ def from_datasets(train, # labeled training set: (image, label) items; `classes`
     else: arrays = ImageArrays(x[:n_tr + n_un], y[:n_tr + n_un], x[n_tr + n_un:], y[n_tr + n_un:], list(classes))
     check_arrays(*arrays)
     return arrays
+
+# %% ../nbs/04b_folders.ipynb #632d8930
+def digit_folder(arrays:ImageArrays, # grey digits (e.g. `load_dataset('mnist', DIR)`)
+                 path, # the folder to write (`write_folder`'s layout)
+                 n_labeled_per_class:int=10, # labeled training images per class
+                 n_unlabeled:int=2000, # unlabeled training images
+                 n_test:int=1000, # test images (from the test set, balanced over classes)
+                 colour:bool=False, # random background and stroke colours per image
+                 canvas:int|None=None, # draw each digit at a random scale and place on a canvas of this side
+                 seed:int=0, # which images, colours, scales and places
+                )->Path:
+    "A folder of digits that stands for a practitioner's images (colour, photo sizes), written with `write_folder`."
+    rng, k = np.random.default_rng(seed), len(arrays.classes)
+    def pick(y, n): return np.concatenate([rng.permutation(np.flatnonzero(y == c))[:n] for c in range(k)])
+    lab = pick(arrays.y_train, n_labeled_per_class)
+    unl = rng.permutation(np.setdiff1d(np.arange(len(arrays.y_train)), lab))[:n_unlabeled]
+    te = pick(arrays.y_test, -(-n_test // k))[:n_test]
+    def look(x):
+        x = x[:, 0].astype(np.float32) / 255
+        if canvas:
+            out = np.zeros((len(x), canvas, canvas), np.float32)
+            for i, img in enumerate(x):
+                s = int(rng.integers(x.shape[-1], int(0.9 * canvas) + 1))
+                big = np.asarray(Image.fromarray((img * 255).astype(np.uint8)).resize((s, s), Image.BILINEAR), np.float32) / 255
+                r, c = rng.integers(0, canvas - s + 1, 2)
+                out[i, r:r + s, c:c + s] = big
+            x = out
+        if not colour: return (x[:, None] * 255).round().astype(np.uint8)
+        bg = rng.integers(0, 256, (len(x), 3, 1, 1)); fg = bg.copy()
+        for i in range(len(x)):  # a stroke colour at least 80 levels from the background on average
+            while np.abs(fg[i] - bg[i]).mean() < 80: fg[i] = rng.integers(0, 256, (3, 1, 1))
+        return (bg + (fg - bg) * x[:, None]).round().clip(0, 255).astype(np.uint8)
+    x_tr = look(arrays.x_train[np.r_[lab, unl]])
+    y_tr = np.r_[arrays.y_train[lab], -np.ones(len(unl), np.int64)]
+    out = ImageArrays(x_tr, y_tr, look(arrays.x_test[te]), arrays.y_test[te], list(arrays.classes))
+    shutil.rmtree(path, ignore_errors=True)
+    return write_folder(out, path)

@@ -8,14 +8,14 @@ Docs: https://drmm-nb.github.io/drmm_nb/experiments.html.md"""
 from __future__ import annotations
 import json
 from pathlib import Path
-from .losses import ALPHAS
-from .options import pick_arch
+from .layers import ARCHS, pick_arch
 
 # %% auto #0
 __all__ = ['VARIANTS', 'DIGITS_EPOCHS', 'FASHION_EPOCHS', 'FASHION_RENDER_EPOCHS', 'MNIST_EPOCHS', 'GPU_MNIST_EPOCHS',
            'TABLE1_VARIANTS', 'MNIST_OPTS', 'PAPER_TABLE1', 'PAPER_TABLE2', 'RENDER_VARIANTS', 'PAPER_SETS', 'ONE_PASS',
-           'APART', 'MNIST_APART', 'MNIST_10EP', 'PAIR_SEEDS', 'GRIDS', 'make_grid', 'mnist_grid', 'paper_grid',
-           'alpha_grid', 'bf16_grid', 'Grid', 'grid_doc', 'grid_runs', 'grid_names']
+           'APART', 'MNIST_APART', 'MNIST_10EP', 'PAIR_SEEDS', 'MORE_SEEDS', 'FOLDER_ROOT', 'FOLDERS', 'FOLDER_EPOCHS',
+           'GRIDS', 'make_grid', 'mnist_grid', 'paper_grid', 'alpha_grid', 'bf16_grid', 'Grid', 'prepare_folders',
+           'folder_grid', 'grid_doc', 'grid_runs', 'grid_names']
 
 # %% ../nbs/08_experiments.ipynb #0c116010
 VARIANTS = {  # name: (options that differ from the defaults, description)
@@ -111,7 +111,7 @@ def paper_grid(seeds:list=(0,))->list:
         variants = ['rc', 'rc_kl', 'rc_kl_nn'] if ds == 'mnist' else ['rc_kl', 'rc_kl_nn']
         for r in make_grid(ds, nls, seeds, variants, arch=arch, epochs=500, schedule='paper', opt='sgd', lr=0.2,
                            lr_min=1e-4, bs=100):
-            r['opts'] = {**r['opts'], **{k: v for k, v in ALPHAS[arch].items() if k not in r['opts']}}
+            r['opts'] = {**r['opts'], **{k: v for k, v in ARCHS[arch].alphas.items() if k not in r['opts']}}
             runs.append(r)
     return runs
 
@@ -120,6 +120,7 @@ APART = dict(bn='apart', fast=False)  # the default since, in fp32; written out 
 MNIST_APART = dict(**APART, channels_last=True)  # channels-last fp32, as every committed MNIST run: pinned
 MNIST_10EP = dict(epochs=10, paper_seeds=(), **MNIST_APART)  # mnist_apart_10ep's protocol, for the grids that extend it
 PAIR_SEEDS = (3, 4, 5, 6, 10)  # with mnist_apart_10ep's seeds 0-2: eight pairs of entropy alone and the full objective
+MORE_SEEDS = (11, 12, 13)  # the pre-registered decision's further pairs (08c_results#mnist-decision), if its rule calls for them
 
 def alpha_grid(alphas=(0.2, 2., 5., 10.), seeds=range(10), n_labeled:int=50)->list:
     "The digits with the halves apart: entropy alone against the full objective at each $\\alpha_{RC}$ of `alphas`."
@@ -138,9 +139,34 @@ def bf16_grid(seeds=range(10), n_labeled:int=50)->list:
     return runs
 
 class Grid:
-    "A named grid's runs (`make()`, called as `grid()`) and what it is for, in one line (`doc`: `drmm-experiments list`)."
-    def __init__(self, doc:str, make): self.doc, self.make = doc, make
+    "A named grid's runs (`make()`, called as `grid()`), what it is for in one line (`doc`), and what writes its data (`prepare`)."
+    def __init__(self, doc:str, make, prepare=None): self.doc, self.make, self.prepare = doc, make, prepare
     def __call__(self)->list: return self.make()
+
+FOLDER_ROOT = 'data/folders'  # where the folder grids' folders are written (git-ignored), relative to the checkout
+FOLDERS = {  # `digit_folder`'s arguments of each folder, made from MNIST
+    'mnist_grey': dict(n_labeled_per_class=10, n_unlabeled=2000, n_test=1000),
+    'mnist_colour': dict(n_labeled_per_class=10, n_unlabeled=2000, n_test=1000, colour=True),
+    'mnist_colour64': dict(n_labeled_per_class=10, n_unlabeled=1000, n_test=1000, colour=True, canvas=64),
+}
+
+def prepare_folders(names:list, data_dir=None):
+    "Write the folders `names` of `FOLDERS` under `FOLDER_ROOT` from MNIST in `data_dir`, unless written before."
+    from drmm_nb.data import load_dataset
+    from drmm_nb.folders import digit_folder
+    for n in names:
+        p, done = Path(FOLDER_ROOT)/n, Path(FOLDER_ROOT)/f'{n}.done'
+        if done.exists(): continue
+        digit_folder(load_dataset('mnist', data_dir), p, **FOLDERS[n])
+        done.write_text(json.dumps(FOLDERS[n]))
+
+def folder_grid(folder:str, variants:dict, seeds, **opts)->list:
+    "Runs of `variants` ({name: options}) x `seeds` on folder `folder` of `FOLDERS`, seed-major."
+    return [dict(name=f"{folder}-{v}-s{s}", variant=v,
+                 opts=dict(dataset='folder', data_dir=f'{FOLDER_ROOT}/{folder}', seed=s, **opts, **o))
+            for s in seeds for v, o in variants.items()]
+
+FOLDER_EPOCHS = 8  # one-cycle epochs of the folder_aug runs (42 paired batches each)
 
 GRIDS = {
     # one BatchNorm pass over each mixed paired batch (before issue 20), kept as they were, named by ONE_PASS
@@ -169,6 +195,8 @@ GRIDS = {
     'mnist_apart_10ep_pairs': Grid("mnist_apart_10ep's protocol on seeds 3-6 and 10: the pre-registered decision's pairs",
                                    lambda: (mnist_grid(seeds=PAIR_SEEDS, variants=['entropy', 'rc_kl_nn'], **MNIST_10EP)
                                             + mnist_grid(seeds=PAIR_SEEDS, variants=['rc_kl'], **MNIST_10EP))),
+    'mnist_apart_10ep_more': Grid("mnist_apart_10ep's protocol on seeds 11-13: the pre-registered decision's further pairs, if drawn",
+                                  lambda: mnist_grid(seeds=MORE_SEEDS, variants=['entropy', 'rc_kl_nn'], **MNIST_10EP)),
     'mnist_supervised_10ep': Grid("MNIST N_L=100: the supervised baseline for 10 epochs, 3 seeds",
                                   lambda: mnist_grid(seeds=range(3), variants=['supervised'], **MNIST_10EP)),
     'mnist_sgd_10ep': Grid("MNIST N_L=100 under the paper's optimiser (SGD 0.2 -> 1e-4), 10 epochs, 3 seeds",
@@ -190,6 +218,16 @@ GRIDS = {
     'mnist_fast_10ep': Grid("MNIST: the full objective for 10 epochs as drmm-train trains by default (fast), seeds 0-2",
                             lambda: [dict(r, name=r['name'].replace('-rc_kl_nn-', '-rc_kl_nn_fast-'), variant='rc_kl_nn_fast')
                                      for r in mnist_grid(seeds=range(3), epochs=10, paper_seeds=(), variants=['rc_kl_nn'], **{**APART, 'fast': True})]),
+    # issue 35: a practitioner's folders (04b_folders): augmentation, and the image size rule
+    'folder_aug': Grid("folders of MNIST digits, grey and colourised, 100 labels: augmentation 'affine' against none, 5 seeds",
+                       lambda: [r for f in ('mnist_grey', 'mnist_colour')
+                                for r in folder_grid(f, {f"{f.split('_')[1]}_{a}": dict(augment=a) for a in ('none', 'affine')},
+                                                     range(5), epochs=FOLDER_EPOCHS, channels_last=True, **APART)],
+                       prepare=lambda data_dir: prepare_folders(['mnist_grey', 'mnist_colour'], data_dir)),
+    'folder_size': Grid("colourised MNIST digits placed on 64x64 canvases: trained at 64 px (the default) against 48 and 28, 3 seeds",
+                        lambda: folder_grid('mnist_colour64', {'px64': {}, 'px48': dict(size=[48]), 'px28': dict(size=[28])},
+                                            range(3), epochs=10, augment='none', channels_last=True, **APART),
+                        prepare=lambda data_dir: prepare_folders(['mnist_colour64'], data_dir)),
     # plans: the paper's protocol (500 epochs), MNIST on the device tool's GPU
     'paper': Grid("the paper's protocol: MNIST, SVHN, CIFAR-10 at its N_L, 500 epochs of SGD (a plan: too long for a CPU)", paper_grid),
     'mnist_gpu': Grid("MNIST on the device tool's GPU: Table 1's variants, a few epochs, 2 seeds",

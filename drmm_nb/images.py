@@ -75,7 +75,7 @@ def check_arrays(x_train, # training images: uint8, or float in [0, 1]; (N, H, W
                  y_train, # training labels: integer class indices (N,); -1 marks an unlabeled image
                  x_test, # test images, like `x_train`
                  y_test, # test labels, like `y_train`
-                 classes=None, # class names; default: labels must be >= 0
+                 classes:list|None=None, # class names; default: labels must be >= 0
                 ):
     "Raise a `ValueError` that names the problem and its fix unless the arrays make a data set."
     xs = {'x_train': _as_numpy(x_train), 'x_test': _as_numpy(x_test)}
@@ -123,8 +123,8 @@ def from_arrays(x_train, # training images: uint8, or float in [0, 1]; (N, H, W)
                 y_train, # training labels: integer class indices (N,); -1 marks an unlabeled image
                 x_test, # test images, like `x_train`
                 y_test, # test labels (all labeled)
-                classes=None, # class names; default: '0', '1', ... up to the largest label
-                x_unlabeled=None, # more training images without labels, like `x_train`
+                classes:list|None=None, # class names; default: '0', '1', ... up to the largest label
+                x_unlabeled:np.ndarray|None=None, # more training images without labels, like `x_train`
                )->ImageArrays:
     "An `ImageArrays` from user arrays or tensors, checked by `check_arrays`; `x_unlabeled` joins the training images with label -1."
     x_train, y_train, x_test, y_test = map(_as_numpy, (x_train, y_train, x_test, y_test))

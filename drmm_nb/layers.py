@@ -6,16 +6,18 @@ Docs: https://drmm-nb.github.io/drmm_nb/layers.html.md"""
 
 # %% ../nbs/02_layers.ipynb #cb4e54ac
 from __future__ import annotations
-import contextlib
-from dataclasses import dataclass
+import contextlib, functools
+from dataclasses import dataclass, field
+from typing import Callable
 import torch
 from torch import nn, Tensor
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['BORDER_MODES', 'UNPOOL_MODES', 'INIT_MODES', 'NN_LEVELS', 'BN_STATS', 'ARCHS', 'border_padding', 'Conv', 'MaxPool',
-           'MeanPool', 'conv_tiny_spec', 'conv_small_spec', 'conv_large_spec', 'Switches', 'Latents', 'Templates',
-           'fast_cpu_format', 'DRMMLayer', 'DRMM', 'conv_tiny', 'conv_small', 'conv_large', 'unwrap_model']
+__all__ = ['BORDER_MODES', 'UNPOOL_MODES', 'INIT_MODES', 'NN_LEVELS', 'BN_STATS', 'ARCHS', 'ALPHA_NAMES', 'MAX_SIDE',
+           'border_padding', 'Conv', 'MaxPool', 'MeanPool', 'conv_tiny_spec', 'conv_small_spec', 'conv_large_spec',
+           'Switches', 'Latents', 'Templates', 'fast_cpu_format', 'DRMMLayer', 'DRMM', 'Arch', 'register_arch',
+           'conv_tiny', 'conv_small', 'conv_large', 'default_size', 'pick_arch', 'unwrap_model']
 
 # %% ../nbs/02_layers.ipynb #71136db8
 BORDER_MODES = ('full', 'half', 'valid')
@@ -289,8 +291,8 @@ class DRMM(nn.Module):
             try: h, w = layer.out_size(h, w)
             except ValueError as e:
                 raise ValueError(f"{self.name} cannot take {h0}x{w0} images "
-                                 f"(layer {i+1}: {e}). Resize or pad the images, or pick an architecture made "
-                                 f"for this size (conv_tiny: 8x8, conv_small: 28x28, conv_large: 32x32).") from None
+                                 f"(layer {i+1}: {e}). Resize or pad the images, or pick an architecture made for this size "
+                                 f"({', '.join(f'{n}: {a.size}x{a.size}' for n, a in ARCHS.items() if a.size)}).") from None
             sizes.append((h, w))
         return sizes
 
@@ -356,19 +358,83 @@ class DRMM(nn.Module):
         return (logits, latents) if self.return_latents else logits
 
 # %% ../nbs/02_layers.ipynb #23e58c51
+@dataclass(frozen=True)
+class Arch:
+    "One architecture's facts: its builder, the side (px) of the square images it was made for, its loss weights."
+    make:Callable # (n_in, n_classes, **DRMM options) -> DRMM
+    size:int|None # the side of the square images it was made for (None: no size in particular)
+    alphas:dict # {'alpha_h', 'alpha_rc', 'alpha_kl', 'alpha_nn': weight}: Table 6's, the loss options' defaults
+    doc:str=''
+    def __call__(self, *args, **kwargs)->DRMM: return self.make(*args, **kwargs)
+    def takes(self, h:int, w:int)->bool:
+        "Whether this architecture can take `h`x`w` images (its max-pools need even sizes, its valid convs pixels)."
+        try: _probe(self.make).out_sizes(h, w); return True
+        except ValueError: return False
+
+@functools.cache
+def _probe(make): return make(1, 10)  # one small copy of each architecture, to ask `out_sizes`
+
+ARCHS:dict = {}  # {name: Arch}, filled by `register_arch`
+ALPHA_NAMES = ('alpha_h', 'alpha_rc', 'alpha_kl', 'alpha_nn')
+
+def register_arch(name:str, # what --arch / arch= call it
+                  size:int|None, # the side of the square images it was made for
+                  alphas:dict, # its weights of the four loss terms, keys `ALPHA_NAMES`
+                 ):
+    "Decorator: register `make(n_in, n_classes, **DRMM options) -> DRMM` as architecture `name` in `ARCHS`."
+    if set(alphas) != set(ALPHA_NAMES): raise ValueError(f"alphas of {name!r} must give exactly {ALPHA_NAMES}, got {sorted(alphas)}.")
+    def _register(make):
+        ARCHS[name] = Arch(make, size, dict(alphas), make.__doc__ or '')
+        return make
+    return _register
+
+# %% ../nbs/02_layers.ipynb #bf62254c
+@register_arch('conv_tiny', size=8, alphas=dict(alpha_h=1., alpha_rc=0.2, alpha_kl=1., alpha_nn=1.))  # ConvSmall's
 def conv_tiny(n_in:int=1, n_classes:int=10, **kwargs)->DRMM:
     "DRMM for 8x8 images (not in the paper; ConvSmall's shape, shrunk)."
     return DRMM(conv_tiny_spec(n_classes), n_in, n_classes, name='conv_tiny', **kwargs)
 
+@register_arch('conv_small', size=28, alphas=dict(alpha_h=1., alpha_rc=0.2, alpha_kl=1., alpha_nn=1.))  # Table 6, MNIST
 def conv_small(n_in:int=1, n_classes:int=10, **kwargs)->DRMM:
     "DRMM of ConvSmall, Table 6 (MNIST)."
     return DRMM(conv_small_spec(n_classes), n_in, n_classes, name='conv_small', **kwargs)
 
+@register_arch('conv_large', size=32, alphas=dict(alpha_h=1., alpha_rc=0.5, alpha_kl=0.2, alpha_nn=0.5))  # Table 6, SVHN, CIFAR-10
 def conv_large(n_in:int=3, n_classes:int=10, **kwargs)->DRMM:
     "DRMM of ConvLarge, Table 6 (SVHN, CIFAR-10)."
     return DRMM(conv_large_spec(n_classes), n_in, n_classes, name='conv_large', **kwargs)
 
-ARCHS = {'conv_tiny': conv_tiny, 'conv_small': conv_small, 'conv_large': conv_large}
+# %% ../nbs/02_layers.ipynb #72fe3e35
+MAX_SIDE = 64  # images larger than this on a side train scaled down by default (measured in 04b_folders)
+
+def _default_arch(h:int, w:int)->str:
+    made = [n for n, a in ARCHS.items() if a.size == h == w]
+    return made[0] if made else 'conv_tiny' if max(h, w) <= 12 else 'conv_small'
+
+def _nearest(side:int, ok)->int:
+    "The side nearest to `side` that `ok` accepts (the smaller on a tie)."
+    for d in range(side + 1):
+        for s in (side - d, side + d):
+            if s >= 1 and ok(s): return s
+    return next(s for s in itertools.count(2 * side + 1) if ok(s))
+
+def default_size(h:int, w:int, max_side:int=MAX_SIDE)->tuple:
+    "(H, W) that `h`x`w` images train at by default: their own size if the default architecture takes it, else the rule's."
+    s = min(1., max_side / max(h, w))
+    h, w = max(1, round(h * s)), max(1, round(w * s))
+    arch = ARCHS[_default_arch(h, w)]
+    return _nearest(h, lambda v: arch.takes(v, v)), _nearest(w, lambda v: arch.takes(v, v))
+
+def pick_arch(img_shape:tuple)->str:
+    "The default architecture for images of shape (..., H, W); a `ValueError` naming the size to resize to if none takes them."
+    h, w = img_shape[-2:]
+    name = _default_arch(h, w)
+    if not ARCHS[name].takes(h, w):
+        H, W = default_size(h, w, max(h, w))
+        raise ValueError(f"No default architecture takes {h}x{w} images (their max-pools need even sizes): resize them to "
+                         f"{H}x{W} (drmm-train --size {H} {W}; load_folder(path, size=({H}, {W}))), or pass arch= one of "
+                         f"{list(ARCHS)} that takes them.")
+    return name
 
 # %% ../nbs/02_layers.ipynb #a909d424
 def unwrap_model(model:nn.Module)->nn.Module:

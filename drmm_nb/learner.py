@@ -80,9 +80,9 @@ class DRMMCallback(Callback):
             raise ValueError("rc_target='image' needs the training loader's normalisation (mean and std attributes, as "
                              "drmm_dataloaders' loaders have) to recover the [0, 1] image: build the DataLoaders with drmm_dataloaders.")
         names = [getattr(m, 'name', None) for m in self.learn.metrics]
-        for t in self.terms.values():  # add the columns once; `Recorder.before_fit` (order 50) reads them next
-            if t.name not in names: self.learn.metrics.append(t)
-        self.terms = {m.term: m for m in self.learn.metrics if isinstance(m, LossTerm)}
+        for t in self.terms.values():  # a column for each term that trains, added once; `Recorder.before_fit` (order 50) reads them
+            if t.name not in names and (t.term == 'h' or self.alphas['alpha_' + t.term]): self.learn.metrics.append(t)
+        self.terms = {**self.terms, **{m.term: m for m in self.learn.metrics if isinstance(m, LossTerm)}}
 
     def _end(self):
         unwrap_model(self.learn.model).return_latents = False
@@ -162,10 +162,12 @@ class RenderDiagnostics(Callback):
 
     def before_fit(self):
         if not hasattr(self.learn, 'drmm'): raise ValueError("RenderDiagnostics needs a DRMMCallback: use drmm_learner.")
-        names = [getattr(m, 'name', None) for m in self.learn.metrics]
-        for c in self.cols.values():
-            if c.name not in names: self.learn.metrics.append(c)
-        self.cols = {m.name: m for m in self.learn.metrics if isinstance(m, DiagValue)}
+        names, w = [getattr(m, 'name', None) for m in self.learn.metrics], self.learn.drmm.alphas
+        renders = bool(w['alpha_rc'] or w['alpha_nn'])
+        shown = {'std_ratio': renders, 'neg_z': renders, **{f'g_{t}': bool(w['alpha_' + t]) for t in ('rc', 'kl', 'nn')}}
+        for c in self.cols.values():  # a column for what this objective measures (none for the supervised network)
+            if c.name not in names and shown[c.name]: self.learn.metrics.append(c)
+        self.cols = {**self.cols, **{m.name: m for m in self.learn.metrics if isinstance(m, DiagValue)}}
     def after_fit(self):
         for c in self.cols.values(): c.active = False
     after_cancel_fit = after_fit

@@ -14,8 +14,8 @@ import torch.nn.functional as F
 from .layers import DRMM, Latents
 
 # %% auto #0
-__all__ = ['KL_KINDS', 'RENDER_MODES', 'ALPHAS', 'UNSUP_MODES', 'loss_h', 'loss_rc', 'loss_kl', 'NegPartSq', 'neg_part_sq',
-           'loss_nn', 'class_weights', 'DRMMLosses', 'drmm_objective', 'drmm_loss']
+__all__ = ['KL_KINDS', 'RENDER_MODES', 'UNSUP_MODES', 'loss_h', 'loss_rc', 'loss_kl', 'NegPartSq', 'neg_part_sq', 'loss_nn',
+           'class_weights', 'DRMMLosses', 'drmm_objective', 'drmm_loss']
 
 # %% ../nbs/03_losses.ipynb #fbebe4f0
 def loss_h(logits:Tensor, # (batch, n_classes) class scores
@@ -111,11 +111,6 @@ def class_weights(logits:Tensor, # (batch, n_classes)
     return torch.where(lab, onehot_y, unl)
 
 # %% ../nbs/03_losses.ipynb #735c9cc1
-ALPHAS = {
-    'conv_small': dict(alpha_h=1., alpha_rc=0.2, alpha_kl=1., alpha_nn=1.),   # Table 6, MNIST
-    'conv_large': dict(alpha_h=1., alpha_rc=0.5, alpha_kl=0.2, alpha_nn=0.5), # Table 6, SVHN and CIFAR-10
-    'conv_tiny':  dict(alpha_h=1., alpha_rc=0.2, alpha_kl=1., alpha_nn=1.),   # not in the paper: ConvSmall's
-}
 UNSUP_MODES = ('all', 'unlabeled')
 
 class DRMMLosses(NamedTuple):

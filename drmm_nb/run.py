@@ -15,7 +15,7 @@ from fastai.basics import *
 from .data import load_dataset, drmm_dataloaders
 from .options import RunConfig, resolve, flat_config, speed_line
 from .layers import unwrap_model
-from .learner import drmm_learner, show_reconstructions, TrainingDiverged, calibration
+from .learner import drmm_learner, show_reconstructions, TrainingDiverged, calibration, DIAG_COLUMNS
 from .distributed import DistRun, replicas_identical
 from .machine import machine_facts, portable_mode, same_numbers
 
@@ -56,10 +56,13 @@ class RunLogger(Callback):
         row = dict(epoch=self.epoch, **{k: _finite(v) for k, v in zip(names, self.recorder.final_record)})
         row['train_loss_smooth'] = row['train_loss']  # fastai's running average, restarted by a resume
         row['train_loss'] = self.learn.drmm.total.value  # the exact epoch mean of the objective
+        for t, m in self.learn.drmm.terms.items(): row.setdefault(t, _finite(m.value) or 0.)  # terms without a column: 0
         row['lr'] = float(self.recorder.lrs[-1]) if self.recorder.lrs else None
         row['elapsed_s'] = self.elapsed_s()
         diag = getattr(self.learn, 'render_diagnostics', None)
-        if diag is not None and diag.epoch_stats is not None: row['diag'] = diag.epoch_stats
+        if diag is not None:
+            for c in DIAG_COLUMNS: row.setdefault(c, None)  # what this objective does not measure: None, as in a column
+            if diag.epoch_stats is not None: row['diag'] = diag.epoch_stats
         self.record['epochs'].append(row)
         self.record['wall_time_s'] = row['elapsed_s']
         self.save()
@@ -239,7 +242,7 @@ def _train(cfg:RunConfig, dist, out:Path, mode:str)->dict:
     fit = cfg.fit
     set_seed(fit.seed)
     dls = drmm_dataloaders(arrays, n_labeled=cfg.data.n_labeled, bs=fit.bs, seed=fit.seed, device=device,
-                           supervised_only=cfg.loss.supervised_only)
+                           supervised_only=cfg.loss.supervised_only, augment=cfg.data.augment)
     learn = drmm_learner(dls, preset=cfg.preset, model=cfg.model, loss=cfg.loss, diagnostics=run.diag_every,
                          mixed_precision=True if fit.bf16 else None, channels_last=fit.channels_last, compile=fit.compile, fast=False,
                          opt_func=SGD if fit.opt == 'sgd' else Adam, path=out, model_dir='.')

@@ -273,7 +273,7 @@ SYNTHETIC_SIZES = {'synthetic': (50_000, 10_000), # (n_train, n_test) of the pap
                    'synthetic_small': (10_000, 2_000)} # the same renderer at a fifth of the size, for CPUs
 
 def load_synthetic(name:str='synthetic', # a key of `SYNTHETIC_SIZES`: 'synthetic' (50K/10K) or 'synthetic_small' (10K/2K)
-                   data_dir=None, # the render is cached in `data_dir/synthetic`; default `default_data_dir()/synthetic`
+                   data_dir:str|Path|None=None, # the render is cached in `data_dir/synthetic`; default `default_data_dir()/synthetic`
                   )->ImageArrays:
     "The rendered set of Sec. 5.4 (`make_synthetic`, seed 0) as `ImageArrays`, without its nuisance values."
     if name not in SYNTHETIC_SIZES: raise ValueError(f"Unknown synthetic set {name!r}: use one of {tuple(SYNTHETIC_SIZES)}.")
