@@ -26,8 +26,8 @@ from .images import ImageArrays, from_arrays, check_arrays, image_array, _as_num
 from .datasets import (DATASETS, load_digits, load_mnist, load_fashion_mnist, load_svhn, load_cifar10, default_data_dir,
                               FASHION_MNIST_DIR, MNIST_FILES, PUBLISHED_MD5, _find)
 from .synthetic import load_synthetic, SYNTHETIC_SIZES
-from .folders import load_folder
-from .options import AUGMENTS
+from .folders import load_folder, FolderArrays
+from .options import AUGMENTS, FOLDER_AUGMENT, default_bs
 
 # %% auto #0
 __all__ = ['load_dataset', 'labeled_subset', 'ImageTensors', 'channel_stats', 'PlainDL', 'DRMMImage', 'PairedDL',
@@ -284,6 +284,7 @@ class PlainDL(DataLoader):
         x, ys = DRMMImage(x[:max_n]), [TensorCategory(y[:max_n]) for y in ys]
         return x, (ys[0] if ys else None), L((x[i], *[self._label(y[i]) for y in ys]) for i in range(len(x)))
 
+# %% ../nbs/04_data.ipynb #e5d70a3d
 def _check_new_kwargs(dl, kwargs):
     "Refuse `new` settings these loaders do not have (per-item transforms, workers, ...); take fastai's spellings."
     if 'shuffled' in kwargs: kwargs['shuffle'] = kwargs.pop('shuffled')  # (`Learner.tta` spells it so)
@@ -427,12 +428,12 @@ class DRMMDataLoaders(DataLoaders):
 
 def drmm_dataloaders(arrays:ImageArrays, # the data set: from `load_dataset`, `from_arrays`, `load_folder` or `from_datasets`
                      n_labeled:int|None, # $N_L$, a multiple of the number of classes; None: every labeled image
-                     bs:int=100, # training batch size: bs/2 labeled + bs/2 unlabeled images
+                     bs:int|None=None, # training batch size: bs/2 labeled + bs/2 unlabeled images; None: `default_bs` (100, or fewer for under 50 training images)
                      seed:int=0, # seeds the labeled subset and the batch order
                      device:str|torch.device|None=None, # default: fastai's `default_device()`
                      supervised_only:bool=False, # train on the labeled half only (the supervised baseline)
                      valid_bs:int|None=None, # test batch size; default `bs`
-                     augment='none', # training-batch augmentation: a name of `AUGMENTS`, or fastai batch transforms
+                     augment=None, # training-batch augmentation: a name of `AUGMENTS` or fastai batch transforms; None: `FOLDER_AUGMENT` for a folder's images (`FolderArrays`), else 'none'
                     )->DRMMDataLoaders:
     "fastai `DataLoaders` for semi-supervised training (Appendix A): paired training batches, the ordered test set."
     if not isinstance(arrays, ImageArrays):
@@ -441,6 +442,8 @@ def drmm_dataloaders(arrays:ImageArrays, # the data set: from `load_dataset`, `f
         raise TypeError(f"drmm_dataloaders takes an ImageArrays (from load_dataset, from_arrays, load_folder or "
                         f"from_datasets), not {type(arrays).__name__}.{hint}")
     check_arrays(*arrays)
+    if augment is None: augment = FOLDER_AUGMENT if isinstance(arrays, FolderArrays) else 'none'
+    if bs is None: bs = default_bs(len(arrays.x_train))
     x_train, y_train, x_test, y_test, classes = arrays
     device = default_device() if device is None else torch.device(device)
     idxs = labeled_subset(y_train, n_labeled, len(classes), seed)

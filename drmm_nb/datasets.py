@@ -78,6 +78,7 @@ PUBLISHED_MD5 = {
     'fashion_mnist': ('f4a8712d7a061bf5bd6d2ca38dc4d50a', '9018921c3c673c538a1fc5bad174d6f9',
                       '8181f5470baa50b63fa0f6fddb340f0a', '15d484375f8d13e6eb1aabb0c3f46965')}
 
+# %% ../nbs/03b_datasets.ipynb #e1daace0
 def _check_published(name:str, arrays:ImageArrays, md5s:list, paths:list, data_dir:Path, accept_modified:bool):
     "Refuse the other data set's files; refuse a full-size copy that differs from the published files unless accepted."
     counts = tuple(tuple(np.bincount(y, minlength=10).tolist()) for y in (arrays.y_train, arrays.y_test))

@@ -75,6 +75,7 @@ def run_grid(name:str, # a grid of `GRIDS` (or experiments/NAME.json)
         out.append((r['name'], st))
     return out
 
+# %% ../nbs/08b_running.ipynb #acf2a1a7
 def _train_run(name, r, opts, res, work, overrides, device, data_dir, quiet, portable, t0)->str:
     "Train (or resume) one run of grid `name` in `work`, then write its results file; 'done' or 'diverged'."
     from drmm_nb.run import train_config
@@ -160,6 +161,7 @@ def save_curves(name:str, results='results')->list:
             paths.append(Path(results)/name/f'diagnostics-{ds}-nl{nl}.png'); fig.savefig(paths[-1], dpi=80); plt.close(fig)
     return paths
 
+# %% ../nbs/08b_running.ipynb #ce1590eb
 def _results_dir(results)->Path:
     "`--results` as given; its default 'results' found in the checkout the package runs from when not in this directory."
     p = Path(results)
@@ -212,6 +214,7 @@ def _run_jobs(a, n:int, threads:int)->int:
         if main_thread: signal.signal(signal.SIGTERM, old)
     return next((c for c in codes if c), 0)  # any worker that failed or was killed (negative: a signal) fails the grid
 
+# %% ../nbs/08b_running.ipynb #bd53e29d
 def main(argv:list|None=None):
     "Console entry point of `drmm-experiments`."
     a = experiments_parser().parse_args(argv)
@@ -301,6 +304,7 @@ def replay_exact(rec:dict, # a committed `metrics.json` record
                              f"the record mixes two machines' arithmetic")
     return same_numbers(rec.get('machine'), now)
 
+# %% ../nbs/08b_running.ipynb #0326e832
 def compare_records(rec:dict, # a committed `metrics.json` record
                     now:dict, # the record of its re-run (its `machine` says where it ran)
                     mode:str='auto', # 'auto': exact where `replay_exact` says so, else 'tolerance'; or force either
@@ -356,6 +360,7 @@ def verify(name:str, # a grid of `GRIDS` whose results are committed
         if scratch is None: shutil.rmtree(tmp, ignore_errors=True)
     return rows
 
+# %% ../nbs/08b_running.ipynb #f5298df0
 def verify_report(rows:list, name:str)->tuple:
     "(passed, text): which mode each run was compared in and why, one line per run, and a table of every differing value."
     runs = list(dict.fromkeys(r['run'] for r in rows))

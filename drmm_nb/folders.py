@@ -16,8 +16,8 @@ from .layers import default_size, pick_arch, MAX_SIDE
 from .images import ImageArrays, check_arrays, pil_array, image_array, plural, GREY_MODES, _as_numpy, _is_pil
 
 # %% auto #0
-__all__ = ['IMAGE_EXTENSIONS', 'LAYOUT', 'image_files', 'held_out', 'scan_folder', 'image_headers', 'read_images', 'load_folder',
-           'write_folder', 'from_datasets', 'digit_folder']
+__all__ = ['IMAGE_EXTENSIONS', 'LAYOUT', 'image_files', 'held_out', 'scan_folder', 'image_headers', 'read_images', 'FolderArrays',
+           'load_folder', 'write_folder', 'from_datasets', 'digit_folder']
 
 # %% ../nbs/04b_folders.ipynb #f2c0d0dc
 IMAGE_EXTENSIONS = frozenset(e.lower() for e in image_extensions)  # fastai's list: what `get_image_files` finds
@@ -60,6 +60,7 @@ def _class_files(d:Path, what:str)->dict:
                          f"class, or remove the folder.")
     return files
 
+# %% ../nbs/04b_folders.ipynb #88cb52a9
 def scan_folder(path, # the data set's folder
                 valid_pct:float|None=None, # without test/ (or valid/): hold out this fraction of each class's labeled images
                 seed:int=0, # seeds the held-out images
@@ -153,6 +154,7 @@ def _pick_size(files:list, headers:list, size)->tuple:
         warnings.warn(f"The images are {own[0]}x{own[1]}: resized to {hw[0]}x{hw[1]} ({why}); {choose}.")
     return hw
 
+# %% ../nbs/04b_folders.ipynb #4e1c79d4
 def read_images(files:list, # image files
                 channels:int, # 1: grey, 3: RGB
                 size:tuple, # (H, W)
@@ -170,6 +172,9 @@ def read_images(files:list, # image files
     return x
 
 # %% ../nbs/04b_folders.ipynb #a0bcece5
+class FolderArrays(ImageArrays):
+    "`ImageArrays` read from a folder by `load_folder`: `drmm_dataloaders` augments them by default (`FOLDER_AUGMENT`)."
+
 def load_folder(path, # the folder: train/<class>/*, unlabeled/* (optional), test/<class>/* (or valid/, or valid_pct)
                 size:int|tuple|None=None, # resize every image to (H, W) (an int: square); default: `default_size` of the images' size (see below)
                 valid_pct:float|None=None, # without a test/ folder: hold out this fraction of each class's labeled images
@@ -177,7 +182,7 @@ def load_folder(path, # the folder: train/<class>/*, unlabeled/* (optional), tes
                 seed:int=0, # seeds the images `valid_pct` holds out
                 progress:bool|None=None, # progress lines; default: for more than 2,000 files
                )->ImageArrays:
-    "A folder of labeled and unlabeled images as `ImageArrays`: labeled, then unlabeled (label -1) training images; the test set."
+    "A folder of labeled and unlabeled images as `FolderArrays`: labeled, then unlabeled (label -1) training images; the test set."
     parts = scan_folder(path, valid_pct, seed)
     (tr_f, tr_y), unl, (te_f, te_y) = parts['train'], parts['unlabeled'], parts['test']
     files = tr_f + unl + te_f
@@ -194,7 +199,7 @@ def load_folder(path, # the folder: train/<class>/*, unlabeled/* (optional), tes
     x_train = read_images(tr_f + unl, channels, hw, progress)
     x_test = read_images(te_f, channels, hw, progress)
     y_train = np.array(tr_y + [-1] * len(unl), np.int64)
-    arrays = ImageArrays(x_train, y_train, x_test, np.array(te_y, np.int64), parts['classes'])
+    arrays = FolderArrays(x_train, y_train, x_test, np.array(te_y, np.int64), parts['classes'])
     check_arrays(*arrays)
     return arrays
 

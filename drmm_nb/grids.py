@@ -130,6 +130,7 @@ def alpha_grid(alphas=(0.2, 2., 5., 10.), seeds=range(10), n_labeled:int=50)->li
             runs.append(dict(r, name=r['name'].replace('-rc_kl_nn-', f'-rc_kl_nn_a{a:g}-'), variant=f'rc_kl_nn_a{a:g}'))
     return runs
 
+# %% ../nbs/08_experiments.ipynb #1a7a8a52
 def bf16_grid(seeds=range(10), n_labeled:int=50)->list:
     "`digits_alpha`'s entropy alone and full objective (Table 6's α_RC = 0.2) again in bf16 autocast: bf16's cost, paired by seed."
     runs = []
@@ -168,6 +169,7 @@ def folder_grid(folder:str, variants:dict, seeds, **opts)->list:
 
 FOLDER_EPOCHS = 8  # one-cycle epochs of the folder_aug runs (42 paired batches each)
 
+# %% ../nbs/08_experiments.ipynb #d01cc460
 GRIDS = {
     # one BatchNorm pass over each mixed paired batch (before issue 20), kept as they were, named by ONE_PASS
     'digits': Grid("the 8x8 digits, Table 1's variants and baselines, both N_L, 5 seeds (one BatchNorm pass)",
@@ -234,6 +236,7 @@ GRIDS = {
                       lambda: mnist_grid(seeds=range(2), epochs=GPU_MNIST_EPOCHS, paper_seeds=())),
 }
 
+# %% ../nbs/08_experiments.ipynb #00467df7
 def grid_doc(name:str)->str:
     "What grid `name` is for, in one line ('' for a JSON grid or one registered without a `Grid`)."
     return getattr(GRIDS.get(name), 'doc', '')

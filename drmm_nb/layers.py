@@ -133,6 +133,7 @@ def fast_cpu_format(z:Tensor)->bool:
     "Whether `z` is on the CPU in one of the fast configurations: channels-last or under bf16 autocast."
     return z.device.type == 'cpu' and (_channels_last(z) or torch.is_autocast_enabled('cpu'))
 
+# %% ../nbs/02_layers.ipynb #403f47f5
 class DRMMLayer(nn.Module):
     "Layer $\\ell$ of the DRMM: bottom-up conv-BN-ReLU-pool and top-down rendering $\\Lambda^{(\\ell)}$ (Eqs. 11-14) with one weight."
     def __init__(self,
@@ -233,6 +234,7 @@ class DRMMLayer(nn.Module):
 NN_LEVELS = ('template', 'unpooled')
 BN_STATS = ('unlabeled', 'labeled', 'both')  # which half of a paired batch updates the running statistics, when apart
 
+# %% ../nbs/02_layers.ipynb #d386bb64
 class DRMM(nn.Module):
     "Deep Rendering Mixture Model (Nguyen et al. 2016): bottom-up inference and top-down rendering with tied weights."
     def __init__(self,

@@ -45,6 +45,7 @@ class LossTerm(Metric):
 OBJECTIVE_OPTIONS = tuple(k for k in inspect.signature(drmm_objective).parameters
                           if k in LossOptions.names() and not k.startswith('alpha_'))  # what the callback hands `drmm_objective`
 
+# %% ../nbs/05_learner.ipynb #08616cd8
 class DRMMCallback(Callback):
     "Trains a `DRMM` on the semi-supervised objective $\\alpha_H L_H + \\alpha_{RC} L_{RC} + \\alpha_{KL} L_{KL} + \\alpha_{NN} L_{NN}$ (Sec. 4)."
     order = MixedPrecision.order - 1  # after_pred before MixedPrecision's, which casts `pred` and cannot cast `Latents`
@@ -146,6 +147,7 @@ class DiagValue(Metric):
 
 DIAG_COLUMNS = ('std_ratio', 'g_rc', 'g_kl', 'g_nn', 'neg_z')
 
+# %% ../nbs/05_learner.ipynb #00270e41
 class RenderDiagnostics(Callback):
     "Whether the rendering terms act: rendered/target scale, each term's gradient on the shared weights relative to $L_H$'s, negative template entries."
     order = DRMMCallback.order + 1
@@ -301,6 +303,7 @@ class LabeledError(AvgMetric):
     @property
     def name(self): return 'error_rate'
 
+# %% ../nbs/05_learner.ipynb #cb3924f6
 def drmm_learner(dls:DataLoaders, # from `drmm_nb.data.drmm_dataloaders`
                  preset:str='paper', # fills the options left None: 'paper' (read literally) or 'authors' (their code); `PRESETS`
                  model:ModelOptions|None=None, # how the DRMM is built ([04c_options](04c_options.ipynb))

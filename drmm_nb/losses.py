@@ -118,6 +118,7 @@ class DRMMLosses(NamedTuple):
     total:Tensor; h:Tensor; rc:Tensor; kl:Tensor; nn:Tensor
     render:dict|None = None # 'image', 'target' and 'templates' $z^{(\ell)}$ when the top-down pass ran ('hard' rendering)
 
+# %% ../nbs/03_losses.ipynb #98bba833
 def drmm_objective(model:DRMM, # the DRMM that produced `logits` and `latents`
                    logits:Tensor, # (batch, n_classes) from `model.bottom_up`
                    latents:Latents, # from `model.bottom_up`

@@ -9,8 +9,8 @@ __all__ = ['AUGMENTS', 'RC_TARGETS', 'METHODS', 'BN_HALVES', 'DEFAULT_N_LABELED'
            'PRESETS', 'PRESET_SOURCES', 'LEGACY_CONFIG', 'option_docs', 'flag', 'Options', 'DataOptions',
            'ModelOptions', 'LossOptions', 'FitOptions', 'RunOptions', 'preset_groups', 'preset_values',
            'preset_options', 'presets_md', 'RunConfig', 'option_owner', 'flat_config', 'resolved_model',
-           'resolved_loss', 'resolved_fit', 'speed_line', 'resolve', 'OptionParser', 'add_options', 'build_parser',
-           'config_from_args', 'to_argv']
+           'resolved_loss', 'default_bs', 'resolved_fit', 'speed_line', 'resolve', 'OptionParser', 'add_options',
+           'build_parser', 'config_from_args', 'to_argv']
 
 # %% ../nbs/04c_options.ipynb #2c5838db
 import argparse, ast, inspect, io, linecache, math, textwrap, tokenize
@@ -136,6 +136,7 @@ class ModelOptions(Options):
         if self.arch is not None and self.arch not in ARCHS:
             raise ValueError(f"arch={self.arch!r} (--arch): use one of {tuple(ARCHS)} (drmm_nb.layers.ARCHS; register_arch adds one).")
 
+# %% ../nbs/04c_options.ipynb #f110152d
 @dataclass
 class LossOptions(Options):
     "The objective of Sec. 4 and how a paired batch passes the network (`drmm_objective`, `DRMMCallback`); None: Table 6's weight or the preset's value."
@@ -166,7 +167,7 @@ class FitOptions(Options):
     lr:float|None=None # peak learning rate (None: 3e-3 one_cycle, 0.2 paper)
     lr_min:float=1e-4 # final learning rate of the paper schedule
     opt:Literal['adam', 'sgd']|None=None # optimiser (None: adam for one_cycle, sgd for paper)
-    bs:int=100 # batch size, an even number: half labeled, half unlabeled
+    bs:int|None=None # batch size, an even number: half labeled, half unlabeled; None: 100 (Appendix A), or fewer for fewer than 50 training images (all of them in each half)
     seed:int=0 # seed of the labeled subset, the initialisation and the batch order
     bf16:bool|None=None # bf16 autocast on the CPU too (on CUDA autocast is always on); None: as `fast` picks; changes the numbers
     channels_last:bool|None=None # channels-last memory format for the model and the batches; None: as `fast` picks
@@ -183,6 +184,7 @@ class FitOptions(Options):
             raise ValueError("portable runs the plain fp32 kernels pinned to one kernel set; it does not go "
                              "with bf16, channels_last or compile (drop one or the other).")
 
+# %% ../nbs/04c_options.ipynb #bdeb9430
 @dataclass
 class RunOptions(Options):
     "Where and how a run happens; none of these change what is trained, so a resumed run may change them."
@@ -357,11 +359,16 @@ def resolved_loss(loss:LossOptions, preset:str, arch:str)->LossOptions:
                        'entropy' if not (loss.alpha_rc or loss.alpha_nn) and loss.alpha_kl else 'drmm')
     return loss
 
-def resolved_fit(fit:FitOptions, device:str='cpu')->FitOptions:
-    "`fit` with the schedule's learning rate and optimiser, and bf16 / channels_last left None as `fast` picks on `device`."
+def default_bs(n_train:int|None)->int:
+    "The batch size when none is given: 100 (Appendix A), or twice the training images (even) when there are fewer than 50."
+    return 100 if n_train is None or n_train >= 50 else max(2, 2 * n_train)
+
+def resolved_fit(fit:FitOptions, device:str='cpu', n_train:int|None=None)->FitOptions:
+    "`fit` with the schedule's learning rate and optimiser, the batch size, and bf16 / channels_last left None as `fast` picks on `device`."
     from drmm_nb.machine import fast_options
     fill = dict(lr=fit.lr if fit.lr is not None else (0.2 if fit.schedule == 'paper' else 3e-3),
-                opt=fit.opt or ('sgd' if fit.schedule == 'paper' else 'adam'), fast=fit.fast and not fit.portable)
+                opt=fit.opt or ('sgd' if fit.schedule == 'paper' else 'adam'), fast=fit.fast and not fit.portable,
+                bs=fit.bs if fit.bs is not None else default_bs(n_train))
     pick = fast_options(device) if fill['fast'] else dict(mixed_precision=False, channels_last=False)
     # recorded as resolved on this machine: a replay elsewhere uses these values, not its own rule
     fill.update(bf16=pick['mixed_precision'] if fit.bf16 is None else fit.bf16,
@@ -377,14 +384,17 @@ def speed_line(fit:FitOptions, # resolved (`resolved_fit`)
     alt = '--no-fast: plain fp32; --bf16/--no-bf16, --channels-last/--no-channels-last override' if fit.fast else '--fast: the fastest for this CPU'
     return f"speed: {what} ({why}; {alt})"
 
-def resolve(config:RunConfig, img_shape:tuple, device:str='cpu')->RunConfig:
+# %% ../nbs/04c_options.ipynb #74d62da9
+def resolve(config:RunConfig, img_shape:tuple, device:str='cpu',
+            n_train:int|None=None, # training images (labeled and unlabeled): a small data set gets a smaller default batch
+           )->RunConfig:
     "`config` with every None filled in for images of `img_shape` trained on `device` (what `metrics.json` records)."
     model = resolved_model(config.model, config.preset, img_shape)
     data = config.data
     if data.n_labeled is None: data = replace(data, n_labeled=DEFAULT_N_LABELED[data.dataset])
     if data.augment is None: data = replace(data, augment=FOLDER_AUGMENT if data.dataset == 'folder' else 'none')
     return replace(config, data=data, model=model, loss=resolved_loss(config.loss, config.preset, model.arch),
-                   fit=resolved_fit(config.fit, device))
+                   fit=resolved_fit(config.fit, device, n_train))
 
 # %% ../nbs/04c_options.ipynb #aa37ab90
 class _Help(argparse.ArgumentDefaultsHelpFormatter):

@@ -73,6 +73,7 @@ def table_md(rows:list)->str:
                      f"{','.join(map(str, r['epochs']))} | {r['wall_s']:.0f} | {vs} |")
     return '\n'.join(lines)
 
+# %% ../nbs/08a_reports.ipynb #6f580470
 def write_table(name:str, results='results')->list:
     "Summarise grid `name`'s results into results/NAME/table.md and table.json; return the rows."
     recs = collect(name, results)
@@ -154,6 +155,7 @@ def diag_md(rows:list)->str:
               f"{f(r['g_nn'])} | {f(r['neg_z'], 2)} |" for r in rows]
     return '\n'.join(lines)
 
+# %% ../nbs/08a_reports.ipynb #88d60085
 def plot_diagnostics(recs:list, # records from `collect`
                      dataset:str, n_labeled:int, # which group to draw
                      variants:list, # variants to draw, one line each

@@ -81,6 +81,7 @@ def _running_means(learn)->dict:
     return dict(terms={t.term: (t.total, t.count) for t in [*d.terms.values(), d.total]},
                 diag=None if rd is None else (dict(rd.acc), rd.n))
 
+# %% ../nbs/05a_run.ipynb #00163490
 class MidEpochCheckpoint(Callback):
     "A checkpoint inside an epoch every `minutes` of training, so that an interruption loses at most that much work."
     order = RunLogger.order + 1
@@ -135,6 +136,7 @@ class ProgressLines(Callback):
               f"epoch ends in ~{_duration(left)}{run}", flush=True)
         self.last, self.said = now, True
 
+# %% ../nbs/05a_run.ipynb #30068a2d
 class RestoreSmoothLoss(Callback):
     "On resume: fastai's running average of the loss as the checkpoint left it (`Recorder.before_fit` restarts it)."
     order = Recorder.order + 0.5
@@ -199,6 +201,7 @@ def check_writable(out:Path):
     except OSError as e:
         raise ValueError(f"--out {out} cannot be written to ({e.strerror or e}): choose a folder you can write to.") from None
 
+# %% ../nbs/05a_run.ipynb #813311b6
 def pick_device(name:str)->torch.device:
     "The torch device for `--device`: 'auto' is CUDA when available, else the CPU; a `ValueError` for one that is not here."
     if name == 'auto': return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
@@ -232,13 +235,14 @@ def resume_note(recorded:dict|None, # the `machine` facts the run was started on
     exact, why = same_numbers(recorded, now)
     return dict(epoch=epoch, batch=batch, machine=now, same_numbers=exact, why=why)
 
+# %% ../nbs/05a_run.ipynb #f20f62bc
 def _train(cfg:RunConfig, dist, out:Path, mode:str)->dict:
     run, data = cfg.run, cfg.data
     device = dist.device if dist.enabled else pick_device(run.device)
     size = None if not data.size else (data.size[0] if len(data.size) == 1 else tuple(data.size))
     arrays = load_dataset(data.dataset, run.data_dir, download=run.download, accept_modified=data.accept_modified_data,
                           size=size, valid_pct=data.valid_pct)
-    cfg = resolve(cfg, arrays.x_train.shape[1:], str(device))
+    cfg = resolve(cfg, arrays.x_train.shape[1:], str(device), len(arrays.x_train))
     fit = cfg.fit
     set_seed(fit.seed)
     dls = drmm_dataloaders(arrays, n_labeled=cfg.data.n_labeled, bs=fit.bs, seed=fit.seed, device=device,

@@ -41,6 +41,7 @@ class ChannelsLastBatches(ChannelsLast):
         self.learn.xb = tuple(x.contiguous(memory_format=torch.channels_last) if isinstance(x, Tensor) and x.ndim == 4 else x
                               for x in self.xb)
 
+# %% ../nbs/04d_speed.ipynb #956db8ef
 class CompileStep(Callback):
     "`torch.compile` the objective (top-down pass and losses) for the length of a `fit`; eager, saying why, if compiling fails."
     order = 100  # `before_fit` after `ChannelsLast`'s and `MixedPrecision`'s: the trial step sees the format and precision of training

@@ -289,19 +289,22 @@ def test_any_size_colour_folder_trains_with_defaults(tmp_path):
     from drmm_nb.learner import drmm_learner
     from drmm_nb.options import FOLDER_AUGMENT
     p64 = digit_folder(load_digits(), tmp_path/'c64', n_labeled_per_class=2, n_unlabeled=40, n_test=20, colour=True, canvas=64)
-    r = run(['--dataset', 'folder', '--data-dir', str(p64), '--epochs', '1', '--bs', '20', '--out', str(tmp_path/'o64')])
+    r = run(['--dataset', 'folder', '--data-dir', str(p64), '--epochs', '1', '--out', str(tmp_path/'o64')])
     assert r.returncode == 0, r.stderr
     m = json.loads((tmp_path/'o64'/'metrics.json').read_text())
     assert (m['config']['model']['arch'], m['config']['data']['augment'], m['status']) == ('conv_small', FOLDER_AUGMENT, 'finished')
+    assert m['config']['fit']['bs'] == 100
     big, rng = tmp_path/'big', np.random.default_rng(0)
     for part, n in (('train/a', 4), ('train/b', 4), ('unlabeled', 10), ('test/a', 2), ('test/b', 2)):
         (big/part).mkdir(parents=True)
         for i in range(n): Image.fromarray(rng.integers(0, 256, (100, 80, 3), dtype=np.uint8)).save(big/part/f'{i}.jpg')
-    r = run(['--dataset', 'folder', '--data-dir', str(big), '--epochs', '1', '--bs', '8', '--out', str(tmp_path/'obig')])
+    r = run(['--dataset', 'folder', '--data-dir', str(big), '--epochs', '1', '--out', str(tmp_path/'obig')])   # 18 images: bs 36
     assert r.returncode == 0, r.stderr
     assert 'The images are 100x80: resized to 64x52 (larger than 64 px on a side: scaled down, the aspect kept)' in r.stderr, r.stderr
     arrays = load_folder(big)                                  # the same through Python
     assert arrays.x_train.shape == (18, 3, 64, 52)
-    learn = drmm_learner(drmm_dataloaders(arrays, n_labeled=None, bs=8, device='cpu', augment=FOLDER_AUGMENT))
+    dls = drmm_dataloaders(arrays, n_labeled=None, device='cpu')  # defaults: the folder's augmentation, a batch that fits
+    assert dls.train.bs == 36 and len(dls.train.after_batch) == (FOLDER_AUGMENT != 'none')
+    learn = drmm_learner(dls)
     with learn.no_bar(), learn.no_logging(): learn.fit(1, 1e-3)
     assert learn.model.name == 'conv_small' and 0 <= learn.validate()[1] <= 1
