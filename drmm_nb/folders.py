@@ -292,7 +292,7 @@ def digit_folder(arrays:ImageArrays, # grey digits (e.g. `load_dataset('mnist', 
                  n_unlabeled:int=2000, # unlabeled training images
                  n_test:int=1000, # test images (from the test set, balanced over classes)
                  colour:bool=False, # random background and stroke colours per image
-                 canvas:int|None=None, # draw each digit at a random scale and place on a canvas of this side
+                 canvas:int|None=None, # draw each digit on a canvas of this side, at 75-90% of it and a random place
                  seed:int=0, # which images, colours, scales and places
                 )->Path:
     "A folder of digits that stands for a practitioner's images (colour, photo sizes), written with `write_folder`."
@@ -306,7 +306,7 @@ def digit_folder(arrays:ImageArrays, # grey digits (e.g. `load_dataset('mnist', 
         if canvas:
             out = np.zeros((len(x), canvas, canvas), np.float32)
             for i, img in enumerate(x):
-                s = int(rng.integers(x.shape[-1], int(0.9 * canvas) + 1))
+                s = int(rng.integers(int(0.75 * canvas), int(0.9 * canvas) + 1))
                 big = np.asarray(Image.fromarray((img * 255).astype(np.uint8)).resize((s, s), Image.BILINEAR), np.float32) / 255
                 r, c = rng.integers(0, canvas - s + 1, 2)
                 out[i, r:r + s, c:c + s] = big

@@ -13,9 +13,9 @@ from .layers import ARCHS, pick_arch
 # %% auto #0
 __all__ = ['VARIANTS', 'DIGITS_EPOCHS', 'FASHION_EPOCHS', 'FASHION_RENDER_EPOCHS', 'MNIST_EPOCHS', 'GPU_MNIST_EPOCHS',
            'TABLE1_VARIANTS', 'MNIST_OPTS', 'PAPER_TABLE1', 'PAPER_TABLE2', 'RENDER_VARIANTS', 'PAPER_SETS', 'ONE_PASS',
-           'APART', 'MNIST_APART', 'MNIST_10EP', 'PAIR_SEEDS', 'FOLDER_ROOT', 'FOLDERS', 'FOLDER_EPOCHS', 'GRIDS',
-           'make_grid', 'mnist_grid', 'paper_grid', 'alpha_grid', 'bf16_grid', 'Grid', 'prepare_folders', 'folder_grid',
-           'grid_doc', 'grid_runs', 'grid_names']
+           'APART', 'MNIST_APART', 'MNIST_10EP', 'PAIR_SEEDS', 'FOLDER_ROOT', 'FOLDERS', 'FOLDER_EPOCHS',
+           'FOLDER_SIZE_EPOCHS', 'GRIDS', 'make_grid', 'mnist_grid', 'paper_grid', 'alpha_grid', 'bf16_grid', 'Grid',
+           'prepare_folders', 'folder_grid', 'grid_doc', 'grid_runs', 'grid_names']
 
 # %% ../nbs/08_experiments.ipynb #0c116010
 VARIANTS = {  # name: (options that differ from the defaults, description)
@@ -167,6 +167,7 @@ def folder_grid(folder:str, variants:dict, seeds, **opts)->list:
             for s in seeds for v, o in variants.items()]
 
 FOLDER_EPOCHS = 8  # one-cycle epochs of the folder_aug runs (42 paired batches each)
+FOLDER_SIZE_EPOCHS = 6  # ... of the folder_size runs (22 paired batches each; a 64 px epoch costs about 4 of 28 px)
 
 # %% ../nbs/08_experiments.ipynb #d01cc460
 GRIDS = {
@@ -223,9 +224,9 @@ GRIDS = {
                                 for r in folder_grid(f, {f"{f.split('_')[1]}_{a}": dict(augment=a) for a in ('none', 'affine')},
                                                      range(5), epochs=FOLDER_EPOCHS, channels_last=True, **APART)],
                        prepare=lambda data_dir: prepare_folders(['mnist_grey', 'mnist_colour'], data_dir)),
-    'folder_size': Grid("colourised MNIST digits placed on 64x64 canvases: trained at 64 px (the default) against 48 and 28, 3 seeds",
+    'folder_size': Grid("colourised MNIST digits drawn on 64x64 canvases: trained at 64 px (the default) against 48 and 28, 3 seeds",
                         lambda: folder_grid('mnist_colour64', {'px64': {}, 'px48': dict(size=[48]), 'px28': dict(size=[28])},
-                                            range(3), epochs=10, augment='none', channels_last=True, **APART),
+                                            range(3), epochs=FOLDER_SIZE_EPOCHS, augment='none', channels_last=True, **APART),
                         prepare=lambda data_dir: prepare_folders(['mnist_colour64'], data_dir)),
     # plans: the paper's protocol (500 epochs), MNIST on the device tool's GPU
     'paper': Grid("the paper's protocol: MNIST, SVHN, CIFAR-10 at its N_L, 500 epochs of SGD (a plan: too long for a CPU)", paper_grid),
