@@ -291,7 +291,7 @@ def digit_folder(arrays:ImageArrays, # grey digits (e.g. `load_dataset('mnist', 
                  n_labeled_per_class:int=10, # labeled training images per class
                  n_unlabeled:int=2000, # unlabeled training images
                  n_test:int=1000, # test images (from the test set, balanced over classes)
-                 colour:bool=False, # random background and stroke colours per image
+                 colour:bool=False, # a random dark background and light stroke colour per image
                  canvas:int|None=None, # draw each digit on a canvas of this side, at 75-90% of it and a random place
                  seed:int=0, # which images, colours, scales and places
                 )->Path:
@@ -312,9 +312,7 @@ def digit_folder(arrays:ImageArrays, # grey digits (e.g. `load_dataset('mnist', 
                 out[i, r:r + s, c:c + s] = big
             x = out
         if not colour: return (x[:, None] * 255).round().astype(np.uint8)
-        bg = rng.integers(0, 256, (len(x), 3, 1, 1)); fg = bg.copy()
-        for i in range(len(x)):  # a stroke colour at least 80 levels from the background on average
-            while np.abs(fg[i] - bg[i]).mean() < 80: fg[i] = rng.integers(0, 256, (3, 1, 1))
+        bg, fg = rng.integers(0, 101, (len(x), 3, 1, 1)), rng.integers(155, 256, (len(x), 3, 1, 1))  # a light stroke on a dark ground
         return (bg + (fg - bg) * x[:, None]).round().clip(0, 255).astype(np.uint8)
     x_tr = look(arrays.x_train[np.r_[lab, unl]])
     y_tr = np.r_[arrays.y_train[lab], -np.ones(len(unl), np.int64)]
