@@ -407,7 +407,7 @@ def conv_large(n_in:int=3, n_classes:int=10, **kwargs)->DRMM:
     return DRMM(conv_large_spec(n_classes), n_in, n_classes, name='conv_large', **kwargs)
 
 # %% ../nbs/02_layers.ipynb #72fe3e35
-MAX_SIDE = 64  # images larger than this on a side train scaled down by default (measured in 04b_folders)
+MAX_SIDE = 28  # images larger than this on a side train scaled down by default (ConvSmall's size; measured in 04b_folders)
 
 def _default_arch(h:int, w:int)->str:
     made = [n for n, a in ARCHS.items() if a.size == h == w]

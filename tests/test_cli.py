@@ -281,7 +281,7 @@ def test_ctrl_c_before_the_first_checkpoint_says_nothing_to_resume(tmp_path):
 
 
 def test_any_size_colour_folder_trains_with_defaults(tmp_path):
-    "Folders of 64x64 colour PNGs and of 100x80 ones (scaled to 64 px on the longer side) train with default options."
+    "Folders of 64x64 colour PNGs and of 100x80 ones (scaled to 28 px on the longer side) train with default options."
     import numpy as np
     from PIL import Image
     from drmm_nb.data import load_digits, drmm_dataloaders
@@ -300,9 +300,9 @@ def test_any_size_colour_folder_trains_with_defaults(tmp_path):
         for i in range(n): Image.fromarray(rng.integers(0, 256, (100, 80, 3), dtype=np.uint8)).save(big/part/f'{i}.jpg')
     r = run(['--dataset', 'folder', '--data-dir', str(big), '--epochs', '1', '--out', str(tmp_path/'obig')])   # 18 images: bs 36
     assert r.returncode == 0, r.stderr
-    assert 'The images are 100x80: resized to 64x52 (larger than 64 px on a side: scaled down, the aspect kept)' in r.stderr, r.stderr
+    assert 'The images are 100x80: resized to 28x20 (larger than 28 px on a side: scaled down, the aspect kept)' in r.stderr, r.stderr
     arrays = load_folder(big)                                  # the same through Python
-    assert arrays.x_train.shape == (18, 3, 64, 52)
+    assert arrays.x_train.shape == (18, 3, 28, 20)
     dls = drmm_dataloaders(arrays, n_labeled=None, device='cpu')  # defaults: the folder's augmentation, a batch that fits
     assert dls.train.bs == 36 and len(dls.train.after_batch) == (FOLDER_AUGMENT != 'none')
     learn = drmm_learner(dls)
