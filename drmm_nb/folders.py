@@ -173,7 +173,7 @@ def read_images(files:list, # image files
 
 # %% ../nbs/04b_folders.ipynb #a0bcece5
 class FolderArrays(ImageArrays):
-    "`ImageArrays` read from a folder by `load_folder`: `drmm_dataloaders` augments them by default (`FOLDER_AUGMENT`)."
+    "`ImageArrays` read from a folder by `load_folder`: `drmm_dataloaders` gives them the folder default, `FOLDER_AUGMENT`."
 
 def load_folder(path, # the folder: train/<class>/*, unlabeled/* (optional), test/<class>/* (or valid/, or valid_pct)
                 size:int|tuple|None=None, # resize every image to (H, W) (an int: square); default: `default_size` of the images' size (see below)

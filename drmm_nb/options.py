@@ -104,7 +104,7 @@ BN_HALVES = ('together', 'apart')  # a paired batch through the BatchNorms as on
 DEFAULT_N_LABELED = {'digits': 50, 'fashion_mnist': 100, 'mnist': 100, 'svhn': 1000, 'cifar10': 4000,
                      'synthetic': 4000, 'synthetic_small': 1000,  # synthetic: Table 5's smaller N_L (and a fifth of it)
                      'folder': None}  # your own images: every labeled one
-FOLDER_AUGMENT = 'affine'  # a folder's default augmentation (04b_folders measures it); the built-in data sets: 'none'
+FOLDER_AUGMENT = 'none'  # a folder's default augmentation, by measurement (04b_folders: 'affine' helped on grey digits, hurt on colour ones)
 
 @dataclass
 class DataOptions(Options):
@@ -113,7 +113,7 @@ class DataOptions(Options):
     n_labeled:int|None=None # labeled images N_L, balanced over classes (None: `DEFAULT_N_LABELED` of the data set; folder: every labeled image)
     size:list[int]|None=None # dataset 'folder': resize every image to N x N (or H W)
     valid_pct:float|None=None # dataset 'folder' without a test/ folder: hold out this fraction of each class's labeled images for testing
-    augment:Literal[AUGMENTS]|None=None # training-batch augmentation: 'none'; 'affine' (rotate, zoom, warp); 'flip' (affine + horizontal flips); None: `FOLDER_AUGMENT` for a folder, else 'none' (the paper's)
+    augment:Literal[AUGMENTS]|None=None # training-batch augmentation: 'none'; 'affine' (rotate, zoom, warp); 'flip' (affine + horizontal flips); None: `FOLDER_AUGMENT` for a folder ('none', measured), else 'none' (the paper's)
     accept_modified_data:bool=False # MNIST, Fashion-MNIST: train on full-size files that differ from the published ones (your own modified copy)
     checks = {'n_labeled': (lambda v: v >= 1, 'at least one labeled image'),
               'size': (lambda v: len(v) in (1, 2) and min(v) >= 1, 'N (N x N) or H W, positive'),
