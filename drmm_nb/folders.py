@@ -6,7 +6,7 @@ Docs: https://drmm-nb.github.io/drmm_nb/folders.html.md"""
 
 # %% ../nbs/04b_folders.ipynb #b68bfdcb
 from __future__ import annotations
-import shutil, sys, time, warnings
+import sys, time, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -317,5 +317,6 @@ def digit_folder(arrays:ImageArrays, # grey digits (e.g. `load_dataset('mnist', 
     x_tr = look(arrays.x_train[np.r_[lab, unl]])
     y_tr = np.r_[arrays.y_train[lab], -np.ones(len(unl), np.int64)]
     out = ImageArrays(x_tr, y_tr, look(arrays.x_test[te]), arrays.y_test[te], list(arrays.classes))
-    shutil.rmtree(path, ignore_errors=True)
+    if Path(path).exists() and any(Path(path).iterdir()):
+        raise FileExistsError(f"{path} is not empty: digit_folder writes a new folder; remove it or pick another path.")
     return write_folder(out, path)

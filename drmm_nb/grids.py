@@ -6,7 +6,7 @@ Docs: https://drmm-nb.github.io/drmm_nb/experiments.html.md"""
 
 # %% ../nbs/08_experiments.ipynb #f3a6880f
 from __future__ import annotations
-import json
+import json, shutil
 from pathlib import Path
 from .layers import ARCHS, pick_arch
 
@@ -157,6 +157,7 @@ def prepare_folders(names:list, data_dir=None):
     for n in names:
         p, done = Path(FOLDER_ROOT)/n, Path(FOLDER_ROOT)/f'{n}.done'
         if done.exists(): continue
+        shutil.rmtree(p, ignore_errors=True)  # a folder an interrupted write left
         digit_folder(load_dataset('mnist', data_dir), p, **FOLDERS[n])
         done.write_text(json.dumps(FOLDERS[n]))
 

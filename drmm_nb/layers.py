@@ -7,7 +7,7 @@ Docs: https://drmm-nb.github.io/drmm_nb/layers.html.md"""
 # %% ../nbs/02_layers.ipynb #cb4e54ac
 from __future__ import annotations
 import contextlib, functools, itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 import torch
 from torch import nn, Tensor
