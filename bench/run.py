@@ -119,7 +119,7 @@ def main(argv=None):
         learn = made(*args, **kw); learn.add_cbs([ClockOpen(clock), ClockClose(clock)]); return learn
     run_module.drmm_learner = drmm_learner  # in this process only
     with tempfile.TemporaryDirectory() as out:
-        opts = dict(dataset=a.dataset, n_labeled=100 if a.dataset != 'digits' else 50, epochs=1, seed=0, bn='apart',
+        opts = dict(dataset=a.dataset, n_labeled=100 if a.dataset != 'digits' else 50, epochs=1, seed=0, halves='apart',
                     fast=a.fast, out=out, device=a.device, data_dir=a.data_dir, **(MNIST_OPTS if a.dataset != 'digits' else {}))
         t0 = time.perf_counter()
         rec = run_module.train_config(RunConfig.from_flat(opts))

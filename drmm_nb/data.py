@@ -20,6 +20,7 @@ from fastai.vision.data import get_grid
 from plum import dispatch  # fastai's multiple dispatch (`show_batch`, `plot_top_losses`, ...)
 import fastai.interpret  # noqa: its generic `plot_top_losses` first: plum prefers it to a method registered before it
 from fastcore.foundation import L
+from fastcore.basics import patch
 from fasttransform import Pipeline
 from contextlib import contextmanager
 from .images import ImageArrays, from_arrays, check_arrays, image_array, _as_numpy, _check_images, _is_pil, _to_uint8
@@ -196,22 +197,6 @@ class PlainDL(DataLoader):
         n, m = len(self.dataset), self.n_per_batch
         return n // m if self.drop_last else -(-n // m)
 
-    def get_idxs(self)->np.ndarray:
-        "Dataset indices in this epoch's order: 0..N-1, or a permutation drawn from (seed, epoch) when shuffling."
-        n = len(self.dataset)
-        return np.random.default_rng([self.seed, self.epoch]).permutation(n) if self.shuffle else np.arange(n)
-
-    def normalise(self, x:Tensor)->Tensor:
-        "uint8 images to float32 $(x/255 - \\mu_c)/\\sigma_c$, on `x`'s device."
-        return (x.float() / 255 - self.mean) / self.std
-
-    def _targets(self, idxs:Tensor)->tuple: return () if self.dataset.y is None else (self.dataset.y[idxs],)
-
-    def _augment(self, x:Tensor)->Tensor:
-        "Apply `after_batch` as fastai does: a `Transform` with `split_idx=0` (random augmentation) only in split 0."
-        if not self.after_batch: return x
-        return Pipeline(self.after_batch, split_idx=self.dataset.split_idx)(TensorImage(x)).as_subclass(Tensor)
-
     def __iter__(self):
         epoch, m = self.epoch, self.n_per_batch
         idxs = torch.as_tensor(np.asarray(self.get_idxs()), dtype=torch.int64).to(self.dataset.device)
@@ -220,69 +205,101 @@ class PlainDL(DataLoader):
             yield (self._augment(self.normalise(self.dataset.x[b])), *self._targets(b))
         self.epoch = epoch + 1
 
-    def new(self, dataset=None, cls=None, **kwargs):
-        "A copy with some settings changed (fastai calls this for `get_preds`, `show_results` and `export`)."
-        _check_new_kwargs(self, kwargs)
-        get_idxs = kwargs.pop('get_idxs', None)
-        args = dict(bs=self.bs, mean=self.mean, std=self.std, shuffle=self.shuffle, drop_last=self.drop_last,
-                    seed=self.seed, epoch=self.epoch, device=self.device, after_batch=self.after_batch)
-        res = (cls or PlainDL)(self.dataset if dataset is None else dataset, **{**args, **kwargs})
-        if get_idxs is not None: res.get_idxs = get_idxs  # get_preds pins the order it will undo
-        return res
+# %% ../nbs/04_data.ipynb #8d1ff5d7
+@patch
+def get_idxs(self:PlainDL)->np.ndarray:
+    "Dataset indices in this epoch's order: 0..N-1, or a permutation drawn from (seed, epoch) when shuffling."
+    n = len(self.dataset)
+    return np.random.default_rng([self.seed, self.epoch]).permutation(n) if self.shuffle else np.arange(n)
 
-    def _label(self, y)->str:
-        "Class name of label `y`; '?' for -1 (an unlabeled image)."
-        y, classes = int(y), self.dataset.vocab
-        return '?' if y < 0 else classes[y] if classes and y < len(classes) else str(y)
+@patch
+def normalise(self:PlainDL, x:Tensor)->Tensor:
+    "uint8 images to float32 $(x/255 - \\mu_c)/\\sigma_c$, on `x`'s device."
+    return (x.float() / 255 - self.mean) / self.std
 
-    def decode(self, b:tuple)->tuple:
-        "Batch `b` on the CPU with its images back on the [0, 1] scale."
-        x, *ys = b
-        x = (x * self.std.to(x.device) + self.mean.to(x.device)).clamp(0, 1)
-        return (x.cpu(), *[y.cpu() for y in ys])
+@patch
+def _targets(self:PlainDL, idxs:Tensor)->tuple: return () if self.dataset.y is None else (self.dataset.y[idxs],)
 
-    def decode_batch(self, b:tuple, max_n:int=9, full:bool=True)->list:
-        "The first `max_n` items of `b` as (image, label name, ...) tuples."
-        x, *ys = self.decode(b)
-        return [(x[i], *[self._label(y[i]) for y in ys]) for i in range(min(max_n, len(x)))]
+@patch
+def _augment(self:PlainDL, x:Tensor)->Tensor:
+    "Apply `after_batch` as fastai does: a `Transform` with `split_idx=0` (random augmentation) only in split 0."
+    if not self.after_batch: return x
+    return Pipeline(self.after_batch, split_idx=self.dataset.split_idx)(TensorImage(x)).as_subclass(Tensor)
 
-    def _show_order(self, n:int)->list: return list(range(n))
+# %% ../nbs/04_data.ipynb #45207d09
+@patch
+def new(self:PlainDL, dataset=None, cls=None, **kwargs):
+    "A copy with some settings changed (fastai calls this for `get_preds`, `show_results` and `export`)."
+    _check_new_kwargs(self, kwargs)
+    get_idxs = kwargs.pop('get_idxs', None)
+    args = dict(bs=self.bs, mean=self.mean, std=self.std, shuffle=self.shuffle, drop_last=self.drop_last,
+                seed=self.seed, epoch=self.epoch, device=self.device, after_batch=self.after_batch)
+    res = (cls or PlainDL)(self.dataset if dataset is None else dataset, **{**args, **kwargs})
+    if get_idxs is not None: res.get_idxs = get_idxs  # get_preds pins the order it will undo
+    return res
 
-    def _show(self, items:list, titles:list, ctxs=None, figsize=None, **kwargs):
-        "Plot each item's image with its title on a grid (or on `ctxs`)."
-        if ctxs is None:
-            ncols = int(np.ceil(np.sqrt(len(items)))); nrows = int(np.ceil(len(items) / ncols))
-            _, axs = plt.subplots(nrows, ncols, figsize=figsize or (1.4 * ncols, 1.5 * nrows))
-            ctxs = np.atleast_1d(axs).ravel()
-            for ax in ctxs[len(items):]: ax.axis('off')
-        kwargs.setdefault('cmap', 'gray' if items[0][0].shape[0] == 1 else None)
-        for item, title, ax in zip(items, titles, ctxs): show_image(item[0], ctx=ax, title=title, **kwargs)
-        return ctxs
+@patch
+def _label(self:PlainDL, y)->str:
+    "Class name of label `y`; '?' for -1 (an unlabeled image)."
+    y, classes = int(y), self.dataset.vocab
+    return '?' if y < 0 else classes[y] if classes and y < len(classes) else str(y)
 
-    def show_batch(self, b=None, max_n:int=9, ctxs=None, show:bool=True, figsize=None, **kwargs):
-        "Show `max_n` images of `b` (default: `one_batch()`) with their labels, '?' for unlabeled ones."
-        if b is None: b = self.one_batch()
-        order = torch.as_tensor(self._show_order(len(b[0]))[:max_n], device=b[0].device)
-        items = self.decode_batch(tuple(t[order.to(t.device)] for t in b), max_n)
-        if not show: return items
-        self._show(items, [it[1] if len(it) > 1 else None for it in items], ctxs, figsize, **kwargs)
+@patch
+def decode(self:PlainDL, b:tuple)->tuple:
+    "Batch `b` on the CPU with its images back on the [0, 1] scale."
+    x, *ys = b
+    x = (x * self.std.to(x.device) + self.mean.to(x.device)).clamp(0, 1)
+    return (x.cpu(), *[y.cpu() for y in ys])
 
-    def show_results(self, b, out, max_n:int=9, ctxs=None, show:bool=True, figsize=None, **kwargs):
-        "Show `max_n` images of `b` titled 'label/prediction' (fastai's order: actual, then predicted; green when they agree)."
-        if isinstance(out, (tuple, list)): out = out[0]  # (`Interpretation.show_results` passes a tuple)
-        items = self.decode_batch((b[0], out, *b[1:]), max_n)
-        if not show: return items
-        axs = self._show(items, ['/'.join(it[:0:-1]) for it in items], ctxs, figsize, **kwargs)
-        for it, ax in zip(items, axs): ax.title.set_color('green' if len(it) < 3 or it[1] == it[2] else 'red')
+@patch
+def decode_batch(self:PlainDL, b:tuple, max_n:int=9, full:bool=True)->list:
+    "The first `max_n` items of `b` as (image, label name, ...) tuples."
+    x, *ys = self.decode(b)
+    return [(x[i], *[self._label(y[i]) for y in ys]) for i in range(min(max_n, len(x)))]
 
-    @property
-    def items(self)->ImageTensors: return self.dataset  # fastai's `Interpretation` reads `dl.items` (and its `iloc`)
+# %% ../nbs/04_data.ipynb #447d0ab4
+@patch
+def _show_order(self:PlainDL, n:int)->list: return list(range(n))
 
-    def _pre_show_batch(self, b, max_n:int=9):
-        "fastai's hook for `Interpretation.plot_top_losses`: (images, labels, [(image, label name, ...), ...])."
-        x, *ys = self.decode(b)
-        x, ys = DRMMImage(x[:max_n]), [TensorCategory(y[:max_n]) for y in ys]
-        return x, (ys[0] if ys else None), L((x[i], *[self._label(y[i]) for y in ys]) for i in range(len(x)))
+@patch
+def _show(self:PlainDL, items:list, titles:list, ctxs=None, figsize=None, **kwargs):
+    "Plot each item's image with its title on a grid (or on `ctxs`)."
+    if ctxs is None:
+        ncols = int(np.ceil(np.sqrt(len(items)))); nrows = int(np.ceil(len(items) / ncols))
+        _, axs = plt.subplots(nrows, ncols, figsize=figsize or (1.4 * ncols, 1.5 * nrows))
+        ctxs = np.atleast_1d(axs).ravel()
+        for ax in ctxs[len(items):]: ax.axis('off')
+    kwargs.setdefault('cmap', 'gray' if items[0][0].shape[0] == 1 else None)
+    for item, title, ax in zip(items, titles, ctxs): show_image(item[0], ctx=ax, title=title, **kwargs)
+    return ctxs
+
+@patch
+def show_batch(self:PlainDL, b=None, max_n:int=9, ctxs=None, show:bool=True, figsize=None, **kwargs):
+    "Show `max_n` images of `b` (default: `one_batch()`) with their labels, '?' for unlabeled ones."
+    if b is None: b = self.one_batch()
+    order = torch.as_tensor(self._show_order(len(b[0]))[:max_n], device=b[0].device)
+    items = self.decode_batch(tuple(t[order.to(t.device)] for t in b), max_n)
+    if not show: return items
+    self._show(items, [it[1] if len(it) > 1 else None for it in items], ctxs, figsize, **kwargs)
+
+@patch
+def show_results(self:PlainDL, b, out, max_n:int=9, ctxs=None, show:bool=True, figsize=None, **kwargs):
+    "Show `max_n` images of `b` titled 'label/prediction' (fastai's order: actual, then predicted; green when they agree)."
+    if isinstance(out, (tuple, list)): out = out[0]  # (`Interpretation.show_results` passes a tuple)
+    items = self.decode_batch((b[0], out, *b[1:]), max_n)
+    if not show: return items
+    axs = self._show(items, ['/'.join(it[:0:-1]) for it in items], ctxs, figsize, **kwargs)
+    for it, ax in zip(items, axs): ax.title.set_color('green' if len(it) < 3 or it[1] == it[2] else 'red')
+
+@patch(as_prop=True)
+def items(self:PlainDL)->ImageTensors: return self.dataset  # fastai's `Interpretation` reads `dl.items` (and its `iloc`)
+
+@patch
+def _pre_show_batch(self:PlainDL, b, max_n:int=9):
+    "fastai's hook for `Interpretation.plot_top_losses`: (images, labels, [(image, label name, ...), ...])."
+    x, *ys = self.decode(b)
+    x, ys = DRMMImage(x[:max_n]), [TensorCategory(y[:max_n]) for y in ys]
+    return x, (ys[0] if ys else None), L((x[i], *[self._label(y[i]) for y in ys]) for i in range(len(x)))
 
 # %% ../nbs/04_data.ipynb #e5d70a3d
 def _check_new_kwargs(dl, kwargs):
@@ -349,10 +366,6 @@ class PairedDL(PlainDL):
     def n_per_batch(self)->int: return self.bs // 2 if self.supervised_only else self.bs
     def __len__(self): return len(self.dataset) // (self.bs // 2)  # one pass over the unlabeled set, drop last
 
-    def set_epoch(self, epoch:int):
-        "Make the next pass produce the batches of `epoch` (to resume a run)."
-        self.epoch = epoch
-
     def get_idxs(self)->np.ndarray:
         "Dataset indices of this epoch's batches in order: per batch bs/2 labeled then bs/2 unlabeled (Appendix A)."
         rng = np.random.default_rng([self.seed, self.epoch])
@@ -365,34 +378,45 @@ class PairedDL(PlainDL):
         if self.supervised_only: return labeled
         return np.concatenate([labeled.reshape(n_batches, h), unlabeled.reshape(n_batches, h)], axis=1).ravel()
 
-    def _targets(self, idxs:Tensor)->tuple:
-        h = self.bs // 2
-        y = self.dataset.y[idxs[:h]]  # the labeled half only: the labels of unlabeled images are never read
-        return (y,) if self.supervised_only else (torch.cat([y, y.new_full((h,), -1)]),)
+# %% ../nbs/04_data.ipynb #99803b4c
+@patch
+def set_epoch(self:PairedDL, epoch:int):
+    "Make the next pass produce the batches of `epoch` (to resume a run)."
+    self.epoch = epoch
 
-    def known_labels(self)->Tensor:
-        "The training labels as training sees them: the true label of each labeled image, -1 for all others."
-        y = torch.full_like(self.dataset.y, -1)
-        y[self.labeled_idxs] = self.dataset.y[self.labeled_idxs]
-        return y
+@patch
+def _targets(self:PairedDL, idxs:Tensor)->tuple:
+    h = self.bs // 2
+    y = self.dataset.y[idxs[:h]]  # the labeled half only: the labels of unlabeled images are never read
+    return (y,) if self.supervised_only else (torch.cat([y, y.new_full((h,), -1)]),)
 
-    def new(self, dataset=None, cls=None, **kwargs):
-        "A copy with some settings changed; with `shuffle=False` (fastai's `get_preds`), every training image once, in order."
-        _check_new_kwargs(self, kwargs)
-        if not kwargs.pop('shuffle', True):
-            ds = ImageTensors(self.dataset.x, self.known_labels(), self.dataset.vocab) if dataset is None else dataset
-            plain = {k: v for k, v in kwargs.items() if k not in ('labeled_idxs', 'supervised_only')}
-            return PlainDL(ds, bs=self.bs, mean=self.mean, std=self.std, device=self.device).new(**plain)
-        kwargs.pop('drop_last', None)  # a paired epoch always drops its last, partial batch
-        args = dict(labeled_idxs=self.labeled_idxs, bs=self.bs, mean=self.mean, std=self.std, seed=self.seed,
-                    epoch=self.epoch, supervised_only=self.supervised_only, device=self.device, after_batch=self.after_batch)
-        return (cls or PairedDL)(self.dataset if dataset is None else dataset, **{**args, **kwargs})
+@patch
+def known_labels(self:PairedDL)->Tensor:
+    "The training labels as training sees them: the true label of each labeled image, -1 for all others."
+    y = torch.full_like(self.dataset.y, -1)
+    y[self.labeled_idxs] = self.dataset.y[self.labeled_idxs]
+    return y
 
-    def _show_order(self, n:int)->list:
-        "Alternate labeled and unlabeled images, so that `show_batch` shows both halves."
-        if self.supervised_only: return list(range(n))
-        h = n // 2
-        return [i for pair in zip(range(h), range(h, n)) for i in pair]
+# %% ../nbs/04_data.ipynb #8d1e0e8c
+@patch
+def new(self:PairedDL, dataset=None, cls=None, **kwargs):
+    "A copy with some settings changed; with `shuffle=False` (fastai's `get_preds`), every training image once, in order."
+    _check_new_kwargs(self, kwargs)
+    if not kwargs.pop('shuffle', True):
+        ds = ImageTensors(self.dataset.x, self.known_labels(), self.dataset.vocab) if dataset is None else dataset
+        plain = {k: v for k, v in kwargs.items() if k not in ('labeled_idxs', 'supervised_only')}
+        return PlainDL(ds, bs=self.bs, mean=self.mean, std=self.std, device=self.device).new(**plain)
+    kwargs.pop('drop_last', None)  # a paired epoch always drops its last, partial batch
+    args = dict(labeled_idxs=self.labeled_idxs, bs=self.bs, mean=self.mean, std=self.std, seed=self.seed,
+                epoch=self.epoch, supervised_only=self.supervised_only, device=self.device, after_batch=self.after_batch)
+    return (cls or PairedDL)(self.dataset if dataset is None else dataset, **{**args, **kwargs})
+
+@patch
+def _show_order(self:PairedDL, n:int)->list:
+    "Alternate labeled and unlabeled images, so that `show_batch` shows both halves."
+    if self.supervised_only: return list(range(n))
+    h = n // 2
+    return [i for pair in zip(range(h), range(h, n)) for i in pair]
 
 # %% ../nbs/04_data.ipynb #1533bc2e
 class DRMMDataLoaders(DataLoaders):

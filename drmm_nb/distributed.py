@@ -259,41 +259,49 @@ class DistRun:
         if not self.is_main: value.from_rank0 = True  # `drmm-train` says it once, on rank 0
         raise value
 
-    def load_checkpoint(self, path:Path)->dict:
-        "The checkpoint, read by rank 0 (no shared folder needed) and put on this rank's device."
-        if not self.enabled: return torch.load(path, weights_only=False)
-        data, dev = self.from_rank0(Path(path).read_bytes), self.device
-        to_dev = lambda s, loc: s if not loc.startswith('cuda') else s.cuda(dev.index) if dev.type == 'cuda' else s.cpu()
-        return torch.load(io.BytesIO(data), weights_only=False, map_location=to_dev)
+# %% ../nbs/12_distributed.ipynb #6601b711
+@patch
+def load_checkpoint(self:DistRun, path:Path)->dict:
+    "The checkpoint, read by rank 0 (no shared folder needed) and put on this rank's device."
+    if not self.enabled: return torch.load(path, weights_only=False)
+    data, dev = self.from_rank0(Path(path).read_bytes), self.device
+    to_dev = lambda s, loc: s if not loc.startswith('cuda') else s.cuda(dev.index) if dev.type == 'cuda' else s.cpu()
+    return torch.load(io.BytesIO(data), weights_only=False, map_location=to_dev)
 
-    def check_resume(self, saved:dict):
-        "Refuse to resume a run that ran with another number of processes (its per-rank BatchNorm would change)."
-        w = saved.get('distributed', {}).get('world_size', 1)
-        if w != self.world_size:
-            raise ValueError(f"--resume with {self.world_size} process(es), but the run was trained with {w}: resume it with "
-                             f"the same number (torchrun --nproc_per_node), or choose another --out.")
+@patch
+def check_resume(self:DistRun, saved:dict):
+    "Refuse to resume a run that ran with another number of processes (its per-rank BatchNorm would change)."
+    w = saved.get('distributed', {}).get('world_size', 1)
+    if w != self.world_size:
+        raise ValueError(f"--resume with {self.world_size} process(es), but the run was trained with {w}: resume it with "
+                         f"the same number (torchrun --nproc_per_node), or choose another --out.")
 
-    def describe(self, bs:int)->dict:
-        "What `metrics.json` records: world size, backend, SyncBatchNorm, the global and per-rank batch."
-        if bs % (2 * self.world_size):
-            raise ValueError(f"--bs {bs} cannot be shared by {self.world_size} processes: it must be a multiple of "
-                             f"{2 * self.world_size} (each rank takes bs/(2*{self.world_size}) labeled and as many unlabeled images).")
-        return dict(world_size=self.world_size, backend=self.backend, sync_bn=self.sync_bn, global_bs=bs,
-                    per_rank_bs=bs // self.world_size)
+@patch
+def describe(self:DistRun, bs:int)->dict:
+    "What `metrics.json` records: world size, backend, SyncBatchNorm, the global and per-rank batch."
+    if bs % (2 * self.world_size):
+        raise ValueError(f"--bs {bs} cannot be shared by {self.world_size} processes: it must be a multiple of "
+                         f"{2 * self.world_size} (each rank takes bs/(2*{self.world_size}) labeled and as many unlabeled images).")
+    return dict(world_size=self.world_size, backend=self.backend, sync_bn=self.sync_bn, global_bs=bs,
+                per_rank_bs=bs // self.world_size)
 
-    def context(self, learn:Learner):
-        "`learn.drmm_distrib_ctx()` in a distributed run; nothing otherwise."
-        return learn.drmm_distrib_ctx(sync_bn=self.sync_bn) if self.enabled else nullcontext(learn)
+# %% ../nbs/12_distributed.ipynb #f232a3e1
+@patch
+def context(self:DistRun, learn:Learner):
+    "`learn.drmm_distrib_ctx()` in a distributed run; nothing otherwise."
+    return learn.drmm_distrib_ctx(sync_bn=self.sync_bn) if self.enabled else nullcontext(learn)
 
-    def valid_dl(self, learn:Learner):
-        "The loader for the final test error: the test set on this rank alone, nothing gathered."
-        return rank_dl(learn.dls.valid, 0, 1) if self.enabled else None
+@patch
+def valid_dl(self:DistRun, learn:Learner):
+    "The loader for the final test error: the test set on this rank alone, nothing gathered."
+    return rank_dl(learn.dls.valid, 0, 1) if self.enabled else None
 
-    def close(self):
-        "Wait for every rank (rank 0 tests, exports and plots while the others wait here), then leave the process group."
-        if not (self.enabled and tdist.is_initialized()): return
-        tdist.barrier()  # (a rank leaving while another still talks to it can abort in gloo's threads)
-        tdist.destroy_process_group()
+@patch
+def close(self:DistRun):
+    "Wait for every rank (rank 0 tests, exports and plots while the others wait here), then leave the process group."
+    if not (self.enabled and tdist.is_initialized()): return
+    tdist.barrier()  # (a rank leaving while another still talks to it can abort in gloo's threads)
+    tdist.destroy_process_group()
 
 # %% ../nbs/12_distributed.ipynb #103982d2
 def free_port()->int:

@@ -10,6 +10,7 @@ import argparse, contextlib, fnmatch, io, json, os, platform, shutil, sys, time
 from pathlib import Path
 import numpy as np
 import torch
+from .losses import TERMS
 from .options import RunConfig, RunOptions, to_argv, flat_config
 from .grids import GRIDS, VARIANTS, grid_runs, grid_names, grid_doc
 from .reports import collect, write_table, table_md, plot_curves, plot_diagnostics, _variant
@@ -22,7 +23,7 @@ __all__ = ['VERIFY_FIELDS', 'VERIFY_MODES', 'run_grid', 'experiments_parser', 's
 def _finished(path:Path, opts:dict)->bool:
     "Whether `path` is the `metrics.json` of a finished run trained with options `opts`."
     if not path.exists(): return False
-    r = json.loads(path.read_text()); cfg = flat_config(r['config'])  # a record without `bn` was trained together
+    r = json.loads(path.read_text()); cfg = flat_config(r['config'])  # a record without `halves` was trained together
     return r.get('status') == 'finished' and all(cfg.get(k) == v for k, v in opts.items())
 
 def _claim(work:Path):
@@ -263,7 +264,7 @@ def main(argv:list|None=None):
         print(f"drmm-experiments: error: {e}", file=sys.stderr); sys.exit(2)
 
 # %% ../nbs/08b_running.ipynb #a7cf3f96
-VERIFY_FIELDS = ('error_rate', 'valid_loss', 'train_loss', 'h', 'rc', 'kl', 'nn')  # per epoch; and final test_error
+VERIFY_FIELDS = ('error_rate', 'valid_loss', 'train_loss', *TERMS)  # per epoch (the terms of `TERMS`); and final test_error
 VERIFY_MODES = ('auto', 'exact', 'tolerance')
 
 def rerun(rec:dict, # a committed `metrics.json` record

@@ -7,6 +7,7 @@ Docs: https://drmm-nb.github.io/drmm_nb/generative.html.md"""
 # %% ../nbs/00_generative.ipynb #9ed591d3
 from __future__ import annotations
 import itertools
+from fastcore.basics import patch
 import torch
 from torch import Tensor
 import torch.nn.functional as F
@@ -79,45 +80,51 @@ class GenerativeDRMM:
     @property
     def n_layers(self)->int: return len(self.weights)
 
-    def level_shapes(self)->list:
-        "Shape (C, h, w) of levels L, L-1, ..., 0."
-        shapes = [tuple(self.mu.shape[1:])]
-        for w, pool, pad in zip(reversed(self.weights), reversed(self.pools), reversed(self.paddings)):
-            _, h, wd = shapes[-1]
-            h, wd = (2 * h, 2 * wd) if pool else (h, wd)
-            shapes.append((w.shape[1], h + w.shape[-1] - 1 - 2 * pad, wd + w.shape[-1] - 1 - 2 * pad))
-        return shapes
+# %% ../nbs/00_generative.ipynb #167690f2
+@patch
+def level_shapes(self:GenerativeDRMM)->list:
+    "Shape (C, h, w) of levels L, L-1, ..., 0."
+    shapes = [tuple(self.mu.shape[1:])]
+    for w, pool, pad in zip(reversed(self.weights), reversed(self.pools), reversed(self.paddings)):
+        _, h, wd = shapes[-1]
+        h, wd = (2 * h, 2 * wd) if pool else (h, wd)
+        shapes.append((w.shape[1], h + w.shape[-1] - 1 - 2 * pad, wd + w.shape[-1] - 1 - 2 * pad))
+    return shapes
 
-    def render(self, c:Tensor, # (batch,) classes, or (batch, n_classes) class vectors
-               switches:list, # per layer 1..L: (a, t) with a, t shaped like level l (t None where no pooling)
-               return_templates:bool=False, # also return $z^{(1)}, \dots, z^{(L)}$
-              ):
-        "Eq. 2: $\\mu_{cg} = \\Lambda^{(1)}_{g^{(1)}} \\cdots \\Lambda^{(L)}_{g^{(L)}} \\mu_c$."
-        if len(switches) != self.n_layers: raise ValueError(f"Need switches for {self.n_layers} layers, got {len(switches)}.")
-        z = self.mu[c] if c.ndim == 1 else torch.einsum('bk,k...->b...', c.to(self.mu), self.mu)
-        templates = []
-        for l in reversed(range(self.n_layers)):
-            templates.append(z)
-            a, t = switches[l]
-            z = render_layer(z, self.weights[l], a, t if self.pools[l] else None, self.paddings[l])
-        return (z, templates[::-1]) if return_templates else z
+@patch
+def render(self:GenerativeDRMM, c:Tensor, # (batch,) classes, or (batch, n_classes) class vectors
+           switches:list, # per layer 1..L: (a, t) with a, t shaped like level l (t None where no pooling)
+           return_templates:bool=False, # also return $z^{(1)}, \dots, z^{(L)}$
+          ):
+    "Eq. 2: $\\mu_{cg} = \\Lambda^{(1)}_{g^{(1)}} \\cdots \\Lambda^{(L)}_{g^{(L)}} \\mu_c$."
+    if len(switches) != self.n_layers: raise ValueError(f"Need switches for {self.n_layers} layers, got {len(switches)}.")
+    z = self.mu[c] if c.ndim == 1 else torch.einsum('bk,k...->b...', c.to(self.mu), self.mu)
+    templates = []
+    for l in reversed(range(self.n_layers)):
+        templates.append(z)
+        a, t = switches[l]
+        z = render_layer(z, self.weights[l], a, t if self.pools[l] else None, self.paddings[l])
+    return (z, templates[::-1]) if return_templates else z
 
-    def sample_switches(self, n:int, generator=None)->list:
-        "Draw $g^{(\\ell)} = (t, a)$ for every layer from their priors (Eq. 1)."
-        shapes = self.level_shapes()[:-1][::-1]  # levels 1..L
-        out = []
-        for shape, pool in zip(shapes, self.pools):
-            a = (torch.rand(n, *shape, generator=generator) < self.p_on).float()
-            t = torch.randint(0, 4, (n, *shape), generator=generator) if pool else None
-            out.append((a, t))
-        return out
+# %% ../nbs/00_generative.ipynb #95a651a4
+@patch
+def sample_switches(self:GenerativeDRMM, n:int, generator=None)->list:
+    "Draw $g^{(\\ell)} = (t, a)$ for every layer from their priors (Eq. 1)."
+    shapes = self.level_shapes()[:-1][::-1]  # levels 1..L
+    out = []
+    for shape, pool in zip(shapes, self.pools):
+        a = (torch.rand(n, *shape, generator=generator) < self.p_on).float()
+        t = torch.randint(0, 4, (n, *shape), generator=generator) if pool else None
+        out.append((a, t))
+    return out
 
-    def sample(self, n:int, generator=None)->tuple:
-        "Draw `n` images: class (Eq. 1), nuisances (Eq. 1), rendering (Eq. 2), noise (Eq. 3). Returns (I, c, switches, mu_cg)."
-        c = torch.multinomial(self.pi, n, replacement=True, generator=generator)
-        g = self.sample_switches(n, generator)
-        mu_cg = self.render(c, g)
-        return mu_cg + self.sigma * torch.randn(mu_cg.shape, generator=generator), c, g, mu_cg
+@patch
+def sample(self:GenerativeDRMM, n:int, generator=None)->tuple:
+    "Draw `n` images: class (Eq. 1), nuisances (Eq. 1), rendering (Eq. 2), noise (Eq. 3). Returns (I, c, switches, mu_cg)."
+    c = torch.multinomial(self.pi, n, replacement=True, generator=generator)
+    g = self.sample_switches(n, generator)
+    mu_cg = self.render(c, g)
+    return mu_cg + self.sigma * torch.randn(mu_cg.shape, generator=generator), c, g, mu_cg
 
 # %% ../nbs/00_generative.ipynb #b29f2de7
 def paths_render(gen:GenerativeDRMM, c:int, switches:list)->Tensor:

@@ -115,8 +115,8 @@ def paper_grid(seeds:list=(0,))->list:
             runs.append(r)
     return runs
 
-ONE_PASS = dict(bn='together', fast=False)  # the grids run before the halves of a paired batch were normalised apart (issue 20), fp32
-APART = dict(bn='apart', fast=False)  # the default since, in fp32; written out so that these grids keep their meaning if a default moves
+ONE_PASS = dict(halves='together', fast=False)  # the grids run before the halves of a paired batch were normalised apart (issue 20), fp32
+APART = dict(halves='apart', fast=False)  # the default since, in fp32; written out so that these grids keep their meaning if a default moves
 MNIST_APART = dict(**APART, channels_last=True)  # channels-last fp32, as every committed MNIST run: pinned
 MNIST_10EP = dict(epochs=10, paper_seeds=(), **MNIST_APART)  # mnist_apart_10ep's protocol, for the grids that extend it
 PAIR_SEEDS = (3, 4, 5, 6, 10)  # with mnist_apart_10ep's seeds 0-2: eight pairs of entropy alone and the full objective
@@ -187,6 +187,10 @@ GRIDS = {
     'fashion_render': Grid("Fashion-MNIST N_L=1000 under the authors' preset, 3 seeds, one epoch (one pass)",
                            lambda: make_grid('fashion_mnist', [1000], range(3), ['supervised_A', 'entropy_A', 'rc_kl_nn_A'],
                                              epochs=FASHION_RENDER_EPOCHS, **ONE_PASS)),
+}
+
+# %% ../nbs/08_experiments.ipynb #abe8909d
+GRIDS.update({
     # the halves of each paired batch normalised apart, as the authors did (the default since issue 20)
     'digits_apart_all': Grid("the digits grid again with the halves of each batch normalised apart",
                              lambda: make_grid('digits', [50, 100], range(5), list(VARIANTS)[:7], epochs=DIGITS_EPOCHS, **APART)),
@@ -194,6 +198,10 @@ GRIDS = {
     'mnist_apart': Grid("MNIST N_L=100, Table 1's rows and baselines, one epoch, 3 seeds, halves apart", lambda: mnist_grid(**MNIST_APART)),
     'mnist_apart_10ep': Grid("MNIST N_L=100: entropy alone, rc_kl and the full objective, 10 epochs, 3 seeds",
                              lambda: mnist_grid(seeds=range(3), variants=['entropy', 'rc_kl', 'rc_kl_nn'], **MNIST_10EP)),
+})
+
+# %% ../nbs/08_experiments.ipynb #4a53d5cb
+GRIDS.update({
     # issue 33: more seeds of the same protocol (the pairs first, rc_kl after), its supervised baseline, the paper's optimiser
     'mnist_apart_10ep_pairs': Grid("mnist_apart_10ep's protocol on seeds 3-6 and 10: the pre-registered decision's pairs",
                                    lambda: (mnist_grid(seeds=PAIR_SEEDS, variants=['entropy', 'rc_kl_nn'], **MNIST_10EP)
@@ -209,6 +217,10 @@ GRIDS = {
     'digits_portable_apart': Grid("digits_portable with the halves apart",
                                   lambda: make_grid('digits', [50], range(2), ['supervised', 'entropy', 'rc', 'rc_kl_nn'],
                                                     epochs=DIGITS_EPOCHS, portable=True, **APART)),
+})
+
+# %% ../nbs/08_experiments.ipynb #642b972e
+GRIDS.update({
     # issue 32: what bf16 autocast costs in accuracy (CPUs with bf16 instructions), against digits_alpha and mnist_apart
     'digits_bf16': Grid("digits_alpha's entropy and full objective in bf16 autocast: what bf16 costs, 10 seeds", bf16_grid),
     'mnist_bf16': Grid("mnist_apart's entropy and full objective (seed 0) in bf16 autocast",
@@ -219,6 +231,10 @@ GRIDS = {
     'mnist_fast_10ep': Grid("MNIST: the full objective for 10 epochs as drmm-train trains by default (fast), seeds 0-2",
                             lambda: [dict(r, name=r['name'].replace('-rc_kl_nn-', '-rc_kl_nn_fast-'), variant='rc_kl_nn_fast')
                                      for r in mnist_grid(seeds=range(3), epochs=10, paper_seeds=(), variants=['rc_kl_nn'], **{**APART, 'fast': True})]),
+})
+
+# %% ../nbs/08_experiments.ipynb #f72e24b6
+GRIDS.update({
     # issue 35: a practitioner's folders (04b_folders): augmentation, and the image size rule
     'folder_aug': Grid("folders of MNIST digits, grey and colourised, 100 labels: augmentation 'affine' against none, 5 seeds",
                        lambda: [r for f in ('mnist_grey', 'mnist_colour')
@@ -229,11 +245,15 @@ GRIDS = {
                         lambda: folder_grid('mnist_colour64', {'px64': {}, 'px48': dict(size=[48]), 'px28': dict(size=[28])},
                                             range(3), epochs=FOLDER_SIZE_EPOCHS, augment='none', channels_last=True, **APART),
                         prepare=lambda data_dir: prepare_folders(['mnist_colour64'], data_dir)),
+})
+
+# %% ../nbs/08_experiments.ipynb #c1a55b5c
+GRIDS.update({
     # plans: the paper's protocol (500 epochs), MNIST on the device tool's GPU
     'paper': Grid("the paper's protocol: MNIST, SVHN, CIFAR-10 at its N_L, 500 epochs of SGD (a plan: too long for a CPU)", paper_grid),
     'mnist_gpu': Grid("MNIST on the device tool's GPU: Table 1's variants, a few epochs, 2 seeds",
                       lambda: mnist_grid(seeds=range(2), epochs=GPU_MNIST_EPOCHS, paper_seeds=())),
-}
+})
 
 # %% ../nbs/08_experiments.ipynb #00467df7
 def grid_doc(name:str)->str:

@@ -8,16 +8,17 @@ Docs: https://drmm-nb.github.io/drmm_nb/layers.html.md"""
 from __future__ import annotations
 import contextlib, functools, itertools
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NamedTuple
+from fastcore.basics import patch
 import torch
 from torch import nn, Tensor
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['BORDER_MODES', 'UNPOOL_MODES', 'INIT_MODES', 'NN_LEVELS', 'BN_STATS', 'ARCHS', 'ALPHA_NAMES', 'MAX_SIDE',
+__all__ = ['BORDER_MODES', 'UNPOOL_MODES', 'INIT_MODES', 'NN_LEVELS', 'HALVES', 'BN_STATS', 'ARCHS', 'ALPHA_NAMES', 'MAX_SIDE',
            'border_padding', 'Conv', 'MaxPool', 'MeanPool', 'conv_tiny_spec', 'conv_small_spec', 'conv_large_spec',
-           'Switches', 'Latents', 'Templates', 'fast_cpu_format', 'DRMMLayer', 'DRMM', 'Arch', 'register_arch',
-           'conv_tiny', 'conv_small', 'conv_large', 'default_size', 'pick_arch', 'unwrap_model']
+           'Switches', 'Latents', 'Templates', 'fast_cpu_format', 'DRMMLayer', 'DRMM', 'DRMMOutput', 'Arch',
+           'register_arch', 'conv_tiny', 'conv_small', 'conv_large', 'default_size', 'pick_arch', 'unwrap_model']
 
 # %% ../nbs/02_layers.ipynb #71136db8
 BORDER_MODES = ('full', 'half', 'valid')
@@ -145,7 +146,7 @@ class DRMMLayer(nn.Module):
                  td_bn:bool=False, # an untied BatchNorm after the transposed conv (authors' later code); paper: none
                  unpool:str='mean', # undo a `MeanPool` by 'mean' (repeat / (h*w), the transpose of averaging) or 'repeat' (authors' code)
                  init:str='kaiming', # weight initialisation: 'kaiming' (normal, fan-in) or 'xavier' (uniform, authors' code)
-                 bn:bool=True, # BatchNorm after the conv (False: the authors' biased, BatchNorm-free class layer)
+                 batchnorm:bool=True, # BatchNorm after the conv (False: the authors' biased, BatchNorm-free class layer)
                  bias:bool=False, # a bias after the conv (bottom-up only: rendering is linear in the class vector)
                 ):
         super().__init__()
@@ -156,7 +157,7 @@ class DRMMLayer(nn.Module):
         self.conv, self.pool, self.act, self.leak, self.unpool_mode = conv, pool, act, leak, unpool
         self.padding = border_padding(conv.k, conv.mode)
         self.templates = Templates(n_in, conv, init, bias)  # a module of its own, so that hooks (`learn.summary()`) see it
-        self.bn = nn.BatchNorm2d(conv.n_out) if bn else None
+        self.bn = nn.BatchNorm2d(conv.n_out) if batchnorm else None
         self.td_bn = nn.BatchNorm2d(n_in) if td_bn else None
 
     weight = property(lambda self: self.templates.weight, doc="the templates, (out, in, k, k): shared by both passes")
@@ -180,58 +181,67 @@ class DRMMLayer(nn.Module):
         p = v.detach() if self.act and t is not None else None  # max-pooled ReLU output: the mask at the switches
         return v, Switches(a, t, size, out, p)
 
-    def unpool(self, z:Tensor, s:Switches)->Tensor:
-        "Undo the pooling: max-pool through the switches $t$ (zeros elsewhere), mean-pool by 'mean' or 'repeat'."
-        if isinstance(self.pool, MaxPool): return F.max_unpool2d(z, s.t, self.pool.size, output_size=s.size)
-        if isinstance(self.pool, MeanPool):
-            if self.unpool_mode == 'mean': z = z / (s.size[0] * s.size[1])
-            return z.expand(*z.shape[:2], *s.size)
-        return z
+# %% ../nbs/02_layers.ipynb #a53e4733
+@patch
+def unpool(self:DRMMLayer, z:Tensor, s:Switches)->Tensor:
+    "Undo the pooling: max-pool through the switches $t$ (zeros elsewhere), mean-pool by 'mean' or 'repeat'."
+    if isinstance(self.pool, MaxPool): return F.max_unpool2d(z, s.t, self.pool.size, output_size=s.size)
+    if isinstance(self.pool, MeanPool):
+        if self.unpool_mode == 'mean': z = z / (s.size[0] * s.size[1])
+        return z.expand(*z.shape[:2], *s.size)
+    return z
 
-    def unpooled_unmasked(self, z:Tensor, s:Switches)->Tensor:
-        "`z` at the pre-pooling resolution before any mask (nearest-neighbour repeat), where the TF port measures $L_{NN}$."
-        if isinstance(self.pool, MaxPool): return z.repeat_interleave(self.pool.size, -2).repeat_interleave(self.pool.size, -1)
-        return self.unpool(z, s)
+@patch
+def unpooled_unmasked(self:DRMMLayer, z:Tensor, s:Switches)->Tensor:
+    "`z` at the pre-pooling resolution before any mask (nearest-neighbour repeat), where the TF port measures $L_{NN}$."
+    if isinstance(self.pool, MaxPool): return z.repeat_interleave(self.pool.size, -2).repeat_interleave(self.pool.size, -1)
+    return self.unpool(z, s)
 
-    def render(self, z:Tensor, s:Switches)->Tensor:
-        "Mask the unpooled `z` by $a$ and render with the transposed templates (then the top-down BatchNorm, if any)."
-        if s.a is None: pass
-        elif self.leak: z = torch.where(s.a, z, self.leak * z)
-        # z * a, computed as the ReLU's own backward kernel from its float output: no bool -> float conversion
-        elif s.h is not None and s.h.dtype == z.dtype: z = torch.ops.aten.threshold_backward(z, s.h, 0.)
-        else: z = z * s.a
-        return self._transpose(z)
+@patch
+def render(self:DRMMLayer, z:Tensor, s:Switches)->Tensor:
+    "Mask the unpooled `z` by $a$ and render with the transposed templates (then the top-down BatchNorm, if any)."
+    if s.a is None: pass
+    elif self.leak: z = torch.where(s.a, z, self.leak * z)
+    # z * a, computed as the ReLU's own backward kernel from its float output: no bool -> float conversion
+    elif s.h is not None and s.h.dtype == z.dtype: z = torch.ops.aten.threshold_backward(z, s.h, 0.)
+    else: z = z * s.a
+    return self._transpose(z)
 
-    def _transpose(self, z:Tensor)->Tensor:
-        "The transposed templates applied to an already masked `z` (then the top-down BatchNorm, if any)."
-        z = self.templates.render(z)
-        return self.td_bn(z) if self.td_bn is not None else z
+@patch
+def _transpose(self:DRMMLayer, z:Tensor)->Tensor:
+    "The transposed templates applied to an already masked `z` (then the top-down BatchNorm, if any)."
+    z = self.templates.render(z)
+    return self.td_bn(z) if self.td_bn is not None else z
 
-    def down(self, z:Tensor, s:Switches)->Tensor:
-        "Top-down (Eq. 13): undo pooling through $t$, mask by $a$, render with the transposed templates."
-        if not (isinstance(self.pool, MaxPool) and s.p is not None and s.p.dtype == z.dtype):
-            return self.render(self.unpool(z, s), s)
-        # Max-pooling: only the argmax positions survive unpooling, and there `a` is `p > 0`, so the mask is applied
-        # before unpooling, on a quarter of the entries (the same numbers, forward and backward).
-        z = torch.where(s.p > 0, z, self.leak * z) if self.leak else torch.ops.aten.threshold_backward(z, s.p, 0.)
-        with torch.autocast(z.device.type, enabled=False):  # autocast would unpool in float32 (two copies, a slow mask)
-            z = F.max_unpool2d(z, s.t, self.pool.size, output_size=s.size)
-        return self._transpose(z)
+@patch
+def down(self:DRMMLayer, z:Tensor, s:Switches)->Tensor:
+    "Top-down (Eq. 13): undo pooling through $t$, mask by $a$, render with the transposed templates."
+    if not (isinstance(self.pool, MaxPool) and s.p is not None and s.p.dtype == z.dtype):
+        return self.render(self.unpool(z, s), s)
+    # Max-pooling: only the argmax positions survive unpooling, and there `a` is `p > 0`, so the mask is applied
+    # before unpooling, on a quarter of the entries (the same numbers, forward and backward).
+    z = torch.where(s.p > 0, z, self.leak * z) if self.leak else torch.ops.aten.threshold_backward(z, s.p, 0.)
+    with torch.autocast(z.device.type, enabled=False):  # autocast would unpool in float32 (two copies, a slow mask)
+        z = F.max_unpool2d(z, s.t, self.pool.size, output_size=s.size)
+    return self._transpose(z)
 
-    def out_size(self, h:int, w:int)->tuple:
-        "Spatial size after this layer, or a `ValueError` naming the layer that cannot take it."
-        d = 2 * self.padding - self.conv.k + 1
-        h, w = h + d, w + d
-        if h < 1 or w < 1: raise ValueError(f"{self.conv} leaves no pixels")
-        if isinstance(self.pool, MaxPool):
-            if h % self.pool.size or w % self.pool.size:
-                raise ValueError(f"MaxPool({self.pool.size}) needs an even size, got {h}x{w}")
-            h, w = h // self.pool.size, w // self.pool.size
-        elif isinstance(self.pool, MeanPool): h, w = 1, 1
-        return h, w
+# %% ../nbs/02_layers.ipynb #a7a361d8
+@patch
+def out_size(self:DRMMLayer, h:int, w:int)->tuple:
+    "Spatial size after this layer, or a `ValueError` naming the layer that cannot take it."
+    d = 2 * self.padding - self.conv.k + 1
+    h, w = h + d, w + d
+    if h < 1 or w < 1: raise ValueError(f"{self.conv} leaves no pixels")
+    if isinstance(self.pool, MaxPool):
+        if h % self.pool.size or w % self.pool.size:
+            raise ValueError(f"MaxPool({self.pool.size}) needs an even size, got {h}x{w}")
+        h, w = h // self.pool.size, w // self.pool.size
+    elif isinstance(self.pool, MeanPool): h, w = 1, 1
+    return h, w
 
 # %% ../nbs/02_layers.ipynb #91ef6054
 NN_LEVELS = ('template', 'unpooled')
+HALVES = ('together', 'apart')  # a paired batch through the BatchNorms as one batch, or its two halves apart (authors' code)
 BN_STATS = ('unlabeled', 'labeled', 'both')  # which half of a paired batch updates the running statistics, when apart
 
 # %% ../nbs/02_layers.ipynb #d386bb64
@@ -247,10 +257,15 @@ class DRMM(nn.Module):
                  init:str='kaiming', # 'kaiming' or 'xavier' (authors' code) initialisation of the templates
                  class_bias:bool=False, # class layer with a bias and no BatchNorm (authors' code); paper: BatchNorm, no bias
                  name:str='drmm', # architecture name, used to pick Table 6's loss weights
+                 halves:str='together', # in training, a paired batch's labeled and unlabeled halves through the BatchNorms 'together' or 'apart' (authors)
+                 halves_stats:str='unlabeled', # with halves 'apart': which half moves the running statistics (`BN_STATS`)
                 ):
         super().__init__()
         self.spec, self.n_in, self.n_classes, self.name = list(spec), n_in, n_classes, name
-        self.options = dict(leak=leak, td_bn=td_bn, unpool=unpool, init=init, class_bias=class_bias)
+        if halves not in HALVES: raise ValueError(f"halves={halves!r}: use one of {HALVES}.")
+        if halves_stats not in BN_STATS: raise ValueError(f"halves_stats={halves_stats!r}: use one of {BN_STATS}.")
+        self.halves, self.halves_stats = halves, halves_stats
+        self.options = dict(leak=leak, td_bn=td_bn, unpool=unpool, init=init, class_bias=class_bias, halves=halves, halves_stats=halves_stats)
         self.in_bn = nn.BatchNorm2d(n_in, affine=False)
         layers, c = [], n_in
         for i, item in enumerate(self.spec):
@@ -259,7 +274,7 @@ class DRMM(nn.Module):
                 pool = nxt if isinstance(nxt, (MaxPool, MeanPool)) else None
                 last = not any(isinstance(o, Conv) for o in self.spec[i + 1:])
                 layers.append(DRMMLayer(c, item, pool, act=not last, leak=leak, td_bn=td_bn, unpool=unpool, init=init,
-                                        bn=not (last and class_bias), bias=last and class_bias))
+                                        batchnorm=not (last and class_bias), bias=last and class_bias))
                 c = item.n_out
             elif not isinstance(item, (MaxPool, MeanPool)):
                 raise TypeError(f"Unknown layer spec {item!r}: use Conv, MaxPool or MeanPool.")
@@ -270,94 +285,107 @@ class DRMM(nn.Module):
         if not isinstance(layers[-1].pool, MeanPool):
             raise ValueError("The spec must end with Conv(n_classes, ...) followed by MeanPool().")
         self.layers = nn.ModuleList(layers)
-        self.return_latents = False  # set by the training callback: forward then returns (logits, latents)
-        self.split, self.split_stats = None, 'unlabeled'  # set by the training callback to normalise a paired batch's halves apart
 
     @property
     def n_layers(self)->int:
         "L, the number of rendering layers."
         return len(self.layers)
 
-    def check_input(self, x:Tensor):
-        "Raise a `ValueError` naming the problem if this architecture cannot take images shaped like `x`."
-        if x.ndim != 4: raise ValueError(f"Expected images of shape (batch, channels, height, width), got {tuple(x.shape)}.")
-        if x.shape[1] != self.n_in:
-            raise ValueError(f"{self.name} was built for {self.n_in}-channel images, got {x.shape[1]} channels: "
-                             f"build it with n_in={x.shape[1]}.")
-        self.out_sizes(*x.shape[-2:])
+# %% ../nbs/02_layers.ipynb #ca0af6ca
+@patch
+def check_input(self:DRMM, x:Tensor):
+    "Raise a `ValueError` naming the problem if this architecture cannot take images shaped like `x`."
+    if x.ndim != 4: raise ValueError(f"Expected images of shape (batch, channels, height, width), got {tuple(x.shape)}.")
+    if x.shape[1] != self.n_in:
+        raise ValueError(f"{self.name} was built for {self.n_in}-channel images, got {x.shape[1]} channels: "
+                         f"build it with n_in={x.shape[1]}.")
+    self.out_sizes(*x.shape[-2:])
 
-    def out_sizes(self, h:int, w:int)->list:
-        "Spatial size after each layer for an `h`x`w` input; a `ValueError` if the architecture cannot take it."
-        sizes, h0, w0 = [], h, w
-        for i, layer in enumerate(self.layers):
-            try: h, w = layer.out_size(h, w)
-            except ValueError as e:
-                raise ValueError(f"{self.name} cannot take {h0}x{w0} images "
-                                 f"(layer {i+1}: {e}). Resize or pad the images, or pick an architecture made for this size "
-                                 f"({', '.join(f'{n}: {a.size}x{a.size}' for n, a in ARCHS.items() if a.size)}).") from None
-            sizes.append((h, w))
-        return sizes
+@patch
+def out_sizes(self:DRMM, h:int, w:int)->list:
+    "Spatial size after each layer for an `h`x`w` input; a `ValueError` if the architecture cannot take it."
+    sizes, h0, w0 = [], h, w
+    for i, layer in enumerate(self.layers):
+        try: h, w = layer.out_size(h, w)
+        except ValueError as e:
+            raise ValueError(f"{self.name} cannot take {h0}x{w0} images "
+                             f"(layer {i+1}: {e}). Resize or pad the images, or pick an architecture made for this size "
+                             f"({', '.join(f'{n}: {a.size}x{a.size}' for n, a in ARCHS.items() if a.size)}).") from None
+        sizes.append((h, w))
+    return sizes
 
-    def bottom_up(self,
-                  x:Tensor, # a batch of images
-                  split:int|None=None, # in training: normalise the first `split` images and the rest apart (default `self.split`)
-                  stats:str|None=None, # which part updates the running statistics then: see `BN_STATS` (default `self.split_stats`)
-                 )->tuple:
-        "E-step bottom-up: the class logits and the inferred `Latents` (switches $\\hat a$, $\\hat t$ of every layer)."
-        split = self.split if split is None else split
-        if not (self.training and split and 0 < split < len(x)): return self._bottom_up(x)
-        stats = stats or self.split_stats
-        if stats not in BN_STATS: raise ValueError(f"stats={stats!r}: use one of {BN_STATS}.")
-        with self._running_stats(stats in ('labeled', 'both')): l1, lat1 = self._bottom_up(x[:split])
-        with self._running_stats(stats in ('unlabeled', 'both')): l2, lat2 = self._bottom_up(x[split:])
-        return torch.cat([l1, l2]), Latents.cat([lat1, lat2])
+# %% ../nbs/02_layers.ipynb #6a3e5a1f
+class DRMMOutput(NamedTuple):
+    "What a `DRMM` returns: the class logits and the `Latents` the objective needs (unpacks as `logits, latents`)."
+    logits:Tensor # (batch, n_classes)
+    latents:Latents # the normalised input and every layer's `Switches`
 
-    @contextlib.contextmanager
-    def _running_stats(self, update:bool):
-        "Within: the BatchNorms update their running statistics (`update`), or keep them (momentum 0: unchanged to the bit)."
-        bns = [] if update else [m for m in self.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
-        saved = [m.momentum for m in bns]
-        for m in bns: m.momentum = 0.
-        try: yield
-        finally:
-            for m, v in zip(bns, saved): m.momentum = v
+@patch
+def bottom_up(self:DRMM,
+              x:Tensor, # a batch of images
+              split:int|None=None, # in training: normalise the first `split` images and the rest apart (None: one pass)
+              stats:str='unlabeled', # which part updates the running statistics then: see `BN_STATS`
+             )->DRMMOutput:
+    "E-step bottom-up: the class logits and the inferred `Latents` (switches $\\hat a$, $\\hat t$ of every layer)."
+    if not (self.training and split and 0 < split < len(x)): return self._bottom_up(x)
+    if stats not in BN_STATS: raise ValueError(f"stats={stats!r}: use one of {BN_STATS}.")
+    with self._running_stats(stats in ('labeled', 'both')): l1, lat1 = self._bottom_up(x[:split])
+    with self._running_stats(stats in ('unlabeled', 'both')): l2, lat2 = self._bottom_up(x[split:])
+    return DRMMOutput(torch.cat([l1, l2]), Latents.cat([lat1, lat2]))
 
-    def _bottom_up(self, x:Tensor)->tuple:
-        h = self.in_bn(x)
-        latents = Latents(h, [])
-        for layer in self.layers:
-            h, s = layer.up(h)
-            latents.switches.append(s)
-        return h.flatten(1), latents
+@patch
+@contextlib.contextmanager
+def _running_stats(self:DRMM, update:bool):
+    "Within: the BatchNorms update their running statistics (`update`), or keep them (momentum 0: unchanged to the bit)."
+    bns = [] if update else [m for m in self.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    saved = [m.momentum for m in bns]
+    for m in bns: m.momentum = 0.
+    try: yield
+    finally:
+        for m, v in zip(bns, saved): m.momentum = v
 
-    def top_down(self,
-                 latents:Latents, # from `bottom_up`
-                 c:Tensor, # (batch, n_classes): one-hot classes or class probabilities
-                 levels:str='template', # what to return besides the image: 'template' $z^{(\ell)}$, or 'unpooled' (TF port's $L_{NN}$ place)
-                )->tuple:
-        "E-step top-down: render $\\hat I = \\Lambda_{\\hat g}\\, \\mu_c$ (Eq. 2); returns the image and templates $z^{(1)}..z^{(L)}$."
-        if c.ndim != 2 or c.shape[1] != self.n_classes:
-            raise ValueError(f"c must have shape (batch, {self.n_classes}) (one-hot or class probabilities), got {tuple(c.shape)}.")
-        if levels not in NN_LEVELS: raise ValueError(f"levels={levels!r}: use one of {NN_LEVELS}.")
-        z = c.to(latents.input.dtype)[:, :, None, None]
-        out = []
-        # a channels-last bottom-up pass renders channels-last from the start (else the first mask mixes formats: slow)
-        cl = any(s.h is not None and _channels_last(s.h) for s in latents.switches)
-        for layer, s in zip(reversed(self.layers), reversed(latents.switches)):
-            if isinstance(layer.pool, MaxPool):
-                out.append(z if levels == 'template' else layer.unpooled_unmasked(z, s))
-                z = layer.down(z, s)
-            else:
-                u = layer.unpool(z, s)
-                if cl: u = u.contiguous(memory_format=torch.channels_last)
-                out.append(z if levels == 'template' else u)
-                z = layer.render(u, s)
-        return z, out[::-1]
+@patch
+def _bottom_up(self:DRMM, x:Tensor)->DRMMOutput:
+    h = self.in_bn(x)
+    latents = Latents(h, [])
+    for layer in self.layers:
+        h, s = layer.up(h)
+        latents.switches.append(s)
+    return DRMMOutput(h.flatten(1), latents)
 
-    def forward(self, x:Tensor):
-        "Class logits (with the latents too while `return_latents` is set)."
-        logits, latents = self.bottom_up(x)
-        return (logits, latents) if self.return_latents else logits
+@patch
+def forward(self:DRMM,
+            x:Tensor, # a batch of images
+            split:int|None=None, # where a paired batch's labeled half ends (the training callback passes it with the batch)
+           )->DRMMOutput:
+    "The module call is `bottom_up`, the halves apart as the model was built (`halves`): a `DRMMOutput` of logits and latents."
+    return self.bottom_up(x, split if self.halves == 'apart' else None, self.halves_stats)
+
+# %% ../nbs/02_layers.ipynb #c6d3e228
+@patch
+def top_down(self:DRMM,
+             latents:Latents, # from `bottom_up`
+             c:Tensor, # (batch, n_classes): one-hot classes or class probabilities
+             levels:str='template', # what to return besides the image: 'template' $z^{(\ell)}$, or 'unpooled' (TF port's $L_{NN}$ place)
+            )->tuple:
+    "E-step top-down: render $\\hat I = \\Lambda_{\\hat g}\\, \\mu_c$ (Eq. 2); returns the image and templates $z^{(1)}..z^{(L)}$."
+    if c.ndim != 2 or c.shape[1] != self.n_classes:
+        raise ValueError(f"c must have shape (batch, {self.n_classes}) (one-hot or class probabilities), got {tuple(c.shape)}.")
+    if levels not in NN_LEVELS: raise ValueError(f"levels={levels!r}: use one of {NN_LEVELS}.")
+    z = c.to(latents.input.dtype)[:, :, None, None]
+    out = []
+    # a channels-last bottom-up pass renders channels-last from the start (else the first mask mixes formats: slow)
+    cl = any(s.h is not None and _channels_last(s.h) for s in latents.switches)
+    for layer, s in zip(reversed(self.layers), reversed(latents.switches)):
+        if isinstance(layer.pool, MaxPool):
+            out.append(z if levels == 'template' else layer.unpooled_unmasked(z, s))
+            z = layer.down(z, s)
+        else:
+            u = layer.unpool(z, s)
+            if cl: u = u.contiguous(memory_format=torch.channels_last)
+            out.append(z if levels == 'template' else u)
+            z = layer.render(u, s)
+    return z, out[::-1]
 
 # %% ../nbs/02_layers.ipynb #23e58c51
 @dataclass(frozen=True)

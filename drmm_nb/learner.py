@@ -18,9 +18,8 @@ from fastai.callback.fp16 import MixedPrecision
 import fastai.callback.hook  # noqa: `Learner.summary`
 from .layers import DRMM, ARCHS, unwrap_model
 from .speed import CPUAutocast, ChannelsLastBatches, CompileStep
-from .losses import DRMMLosses, drmm_objective
-from .options import ModelOptions, LossOptions, PRESET_SOURCES, resolved_model, resolved_loss
-from .machine import fast_options
+from .losses import DRMMLosses, TERMS, drmm_objective, extra_terms
+from .options import ModelOptions, LossOptions, FitOptions, RunConfig, PRESET_SOURCES, resolve
 
 # %% auto #0
 __all__ = ['OBJECTIVE_OPTIONS', 'DIAG_COLUMNS', 'LossTerm', 'DRMMCallback', 'DiagValue', 'RenderDiagnostics', 'DRMMLearner',
@@ -49,91 +48,111 @@ OBJECTIVE_OPTIONS = tuple(k for k in inspect.signature(drmm_objective).parameter
 class DRMMCallback(Callback):
     "Trains a `DRMM` on the semi-supervised objective $\\alpha_H L_H + \\alpha_{RC} L_{RC} + \\alpha_{KL} L_{KL} + \\alpha_{NN} L_{NN}$ (Sec. 4)."
     order = MixedPrecision.order - 1  # after_pred before MixedPrecision's, which casts `pred` and cannot cast `Latents`
-    run_valid = False
     def __init__(self,
-                 opts:LossOptions|None=None, # the objective's options (`drmm_nb.options`); None: `LossOptions()`
+                 opts:LossOptions|None=None, # the objective's options (`drmm_nb.options`), used as given once resolved; None: `LossOptions()`
                  preset:str='paper', # fills the options `opts` leaves None that a preset sets (`PRESETS`)
                  arch:str='conv_small', # fills the loss weights `opts` leaves None: Table 6's for this architecture
                  **overrides, # options of `LossOptions` by name, e.g. `ramp=0.5`
                 ):
-        self.opts = resolved_loss((opts or LossOptions()).updated(**overrides), preset, arch)
-        for k, v in asdict(self.opts).items(): setattr(self, k, v)  # the values the callback uses (a test may change one)
+        opts = (opts or LossOptions()).updated(**overrides) if overrides or opts is None else opts
+        self.opts = opts if opts.resolved else resolve(RunConfig(preset, model=ModelOptions(arch=arch), loss=opts)).loss
         self.objective = drmm_objective  # `CompileStep` swaps in a compiled one for the length of a `fit`
-        self.terms = {t: LossTerm(t) for t in ('h', 'rc', 'kl', 'nn')}
+        self.terms = {t: LossTerm(t) for t in TERMS}
         self.total = LossTerm('loss')  # exact epoch mean of the objective (fastai's train_loss is smoothed); not a column
         self.total.active = True
         self.losses = self.weights = None
         self.loss_offset = 0.  # added to the loss fastai sees while `DRMMLearner.lr_find` runs (never to the terms)
 
+    def __getattr__(self, k):
+        "An option by name reads `self.opts` (`cb.alpha_kl`); any other name, fastai's way (the learner's attribute)."
+        if k in LossOptions.names() and 'opts' in self.__dict__: return getattr(self.__dict__['opts'], k)
+        return super().__getattr__(k)
+
+    def __setattr__(self, k, v):
+        if k in LossOptions.names():
+            raise AttributeError(f"{k} is an option: set `cb.opts = cb.opts.updated({k}={v!r})` (one object, not a copy).")
+        super().__setattr__(k, v)
+
     @property
-    def alphas(self)->dict: return dict(alpha_h=self.alpha_h, alpha_rc=self.alpha_rc, alpha_kl=self.alpha_kl, alpha_nn=self.alpha_nn)
+    def alphas(self)->dict:
+        "{`alpha_<term>`: weight} of every term of `TERMS`: the options', and each registered term's own."
+        opt = lambda t: getattr(self.opts, t.weight, None)
+        return {t.weight: opt(t) if t.fn is None or opt(t) is not None else t.alpha for t in TERMS.values()}
 
     def ramp_weight(self)->float:
         "Multiplier of $\\alpha_{RC}, \\alpha_{KL}, \\alpha_{NN}$ now: $e^{-5(1-t/r)^2}$ at training progress $t < r$ = `ramp`, then 1."
-        if not self.ramp: return 1.
-        t = min(getattr(self.learn, 'pct_train', 1.) / self.ramp, 1.)
+        if not self.opts.ramp: return 1.
+        t = min(getattr(self.learn, 'pct_train', 1.) / self.opts.ramp, 1.)
         return math.exp(-5 * (1 - t) ** 2)
 
-    def before_fit(self):
-        if not isinstance(unwrap_model(self.learn.model), DRMM):
-            raise TypeError(f"DRMMCallback needs a DRMM model, got {type(self.learn.model).__name__}: build it with drmm_nb.layers.")
-        if self.rc_target == 'image' and not all(hasattr(self.dls.train, a) for a in ('mean', 'std')):
-            raise ValueError("rc_target='image' needs the training loader's normalisation (mean and std attributes, as "
-                             "drmm_dataloaders' loaders have) to recover the [0, 1] image: build the DataLoaders with drmm_dataloaders.")
-        names = [getattr(m, 'name', None) for m in self.learn.metrics]
-        for t in self.terms.values():  # a column for each term that trains, added once; `Recorder.before_fit` (order 50) reads them
-            if t.name not in names and (t.term == 'h' or self.alphas['alpha_' + t.term]): self.learn.metrics.append(t)
-        self.terms = {**self.terms, **{m.term: m for m in self.learn.metrics if isinstance(m, LossTerm)}}
+# %% ../nbs/05_learner.ipynb #ad886523
+@patch
+def before_fit(self:DRMMCallback):
+    if not isinstance(unwrap_model(self.learn.model), DRMM):
+        raise TypeError(f"DRMMCallback needs a DRMM model, got {type(self.learn.model).__name__}: build it with drmm_nb.layers.")
+    if self.opts.rc_target == 'image' and not all(hasattr(self.dls.train, a) for a in ('mean', 'std')):
+        raise ValueError("rc_target='image' needs the training loader's normalisation (mean and std attributes, as "
+                         "drmm_dataloaders' loaders have) to recover the [0, 1] image: build the DataLoaders with drmm_dataloaders.")
+    names = [getattr(m, 'name', None) for m in self.learn.metrics]
+    for t in self.terms.values():  # a column for each term that trains, added once; `Recorder.before_fit` (order 50) reads them
+        if t.name not in names and (not TERMS[t.term].unsupervised or self.alphas[TERMS[t.term].weight]): self.learn.metrics.append(t)
+    self.terms = {**self.terms, **{m.term: m for m in self.learn.metrics if isinstance(m, LossTerm)}}
 
-    def _end(self):
-        unwrap_model(self.learn.model).return_latents = False
-        unwrap_model(self.learn.model).split = None
-        for t in self.terms.values(): t.active = False
+@patch
+def before_train(self:DRMMCallback):  # (a lone `validate()` runs before_fit and after_fit, but no training phase)
+    for t in [*self.terms.values(), self.total]: t.restart()
+    for t in self.terms.values(): t.active = True
 
-    def before_train(self):  # (a lone `validate()` runs before_fit and after_fit, but no training phase)
-        for t in [*self.terms.values(), self.total]: t.restart()
-        for t in self.terms.values(): t.active = True
-        unwrap_model(self.learn.model).return_latents = True
-    def before_validate(self): unwrap_model(self.learn.model).return_latents = False
-    def after_fit(self): self._end()
-    def after_cancel_fit(self): self._end()
+@patch
+def after_fit(self:DRMMCallback):
+    for t in self.terms.values(): t.active = False
+DRMMCallback.after_cancel_fit = DRMMCallback.after_fit
 
-    def target(self, x:Tensor)->Tensor|None:
-        "What $L_{RC}$ reconstructs for the loader's (normalised) batch `x`: None (the normalised input) or the [0, 1] image."
-        if self.rc_target == 'input': return None
-        dl = self.dls.train
-        return x * dl.std.to(x.device, x.dtype) + dl.mean.to(x.device, x.dtype)
+@patch
+def target(self:DRMMCallback, x:Tensor)->Tensor|None:
+    "What $L_{RC}$ reconstructs for the loader's (normalised) batch `x`: None (the normalised input) or the [0, 1] image."
+    if self.opts.rc_target == 'input': return None
+    dl = self.dls.train
+    return x * dl.std.to(x.device, x.dtype) + dl.mean.to(x.device, x.dtype)
 
-    def objective_of(self, logits:Tensor, latents, x:Tensor, y:Tensor)->DRMMLosses:
-        "The objective (and its terms) of a training batch `x`, `y` whose bottom-up pass gave `logits` and `latents`."
-        w = self.ramp_weight()
-        self.weights = {k: v if k == 'alpha_h' else v * w for k, v in self.alphas.items()}
-        return self.objective(unwrap_model(self.learn.model), logits, latents, y, **self.weights, target=self.target(x),
-                              **{k: getattr(self, k) for k in OBJECTIVE_OPTIONS})
+@patch
+def objective_of(self:DRMMCallback, logits:Tensor, latents, x:Tensor, y:Tensor)->DRMMLosses:
+    "The objective (and its terms) of a training batch `x`, `y` whose bottom-up pass gave `logits` and `latents`."
+    w = self.ramp_weight()
+    self.weights = {t.weight: self.alphas[t.weight] * (w if t.unsupervised else 1.) for t in TERMS.values()}
+    extra = {n: self.weights[t.weight] for n, t in extra_terms().items()}
+    return self.objective(unwrap_model(self.learn.model), logits, latents, y, target=self.target(x), extra=extra or None,
+                          **{t.weight: self.weights[t.weight] for t in TERMS.values() if t.fn is None},
+                          **{k: getattr(self.opts, k) for k in OBJECTIVE_OPTIONS})
 
-    def before_batch(self):
-        "With bn='apart': tell the model where the labeled half of this training batch ends (labeled images come first)."
-        if not self.training or self.bn != 'apart': return
-        y = self.yb[0]; n = int((y >= 0).sum())
-        if n and not bool((y[:n] >= 0).all()): raise ValueError("bn='apart' needs the labeled images first in each training batch, as drmm_dataloaders makes them.")
-        m = unwrap_model(self.learn.model); m.split, m.split_stats = n, self.bn_stats
+# %% ../nbs/05_learner.ipynb #ab958bdd
+@patch
+def before_batch(self:DRMMCallback):
+    "For a model built with halves='apart': pass it, with the batch, where the labeled half ends (`model(x, n)`: labeled images come first)."
+    if not self.training or unwrap_model(self.learn.model).halves != 'apart': return
+    y = self.yb[0]; n = int((y >= 0).sum())
+    if n and not bool((y[:n] >= 0).all()): raise ValueError("halves='apart' needs the labeled images first in each training batch, as drmm_dataloaders makes them.")
+    self.learn.xb = (*self.xb, n)
 
-    def after_pred(self):
-        "Compute this batch's objective from the logits and latents of the forward pass; fastai then sees the logits as the prediction."
-        unwrap_model(self.learn.model).split = None  # only this batch's forward pass
-        logits, latents = self.pred
-        self.losses = self.objective_of(logits, latents, self.xb[0], self.yb[0])
-        self.learn.pred = logits
+@patch
+def after_pred(self:DRMMCallback):
+    "Unpack the model's `DRMMOutput`: in training, compute this batch's objective from its logits and latents; fastai sees the logits."
+    out = self.pred
+    if self.training: self.losses = self.objective_of(out.logits, out.latents, self.xb[0], self.yb[0])
+    self.learn.pred = out.logits
 
-    def after_loss(self):
-        L = self.losses
-        self.learn.loss_grad = L.total
-        self.learn.loss = L.total.detach().clone() + self.loss_offset
-        n = find_bs(self.yb)
-        for t in self.terms.values(): t.add(getattr(L, t.term).item(), n)
-        self.total.add(L.total.item(), n)
+@patch
+def after_loss(self:DRMMCallback):
+    if not self.training: return  # validation: fastai's `loss_func` on the logits
+    L = self.losses
+    self.learn.loss_grad = L.total
+    self.learn.loss = L.total.detach().clone() + self.loss_offset
+    n = find_bs(self.yb)
+    for t in self.terms.values(): t.add(L.term(t.term).item(), n)
+    self.total.add(L.total.item(), n)
 
-    def after_batch(self): self.losses = None  # kept until here for `RenderDiagnostics`
+@patch
+def after_batch(self:DRMMCallback): self.losses = None  # kept until here for `RenderDiagnostics`
 
 # %% ../nbs/05_learner.ipynb #721491c4
 class DiagValue(Metric):
@@ -145,7 +164,7 @@ class DiagValue(Metric):
     @property
     def name(self): return self._name
 
-DIAG_COLUMNS = ('std_ratio', 'g_rc', 'g_kl', 'g_nn', 'neg_z')
+DIAG_COLUMNS = ('std_ratio', *(f'g_{t}' for t, v in TERMS.items() if v.unsupervised), 'neg_z')  # Sec. 4's terms (`TERMS`)
 
 # %% ../nbs/05_learner.ipynb #00270e41
 class RenderDiagnostics(Callback):
@@ -166,7 +185,7 @@ class RenderDiagnostics(Callback):
         if not hasattr(self.learn, 'drmm'): raise ValueError("RenderDiagnostics needs a DRMMCallback: use drmm_learner.")
         names, w = [getattr(m, 'name', None) for m in self.learn.metrics], self.learn.drmm.alphas
         renders = bool(w['alpha_rc'] or w['alpha_nn'])
-        shown = {'std_ratio': renders, 'neg_z': renders, **{f'g_{t}': bool(w['alpha_' + t]) for t in ('rc', 'kl', 'nn')}}
+        shown = {'std_ratio': renders, 'neg_z': renders, **{f'g_{t}': bool(w[TERMS[t].weight]) for t in TERMS if TERMS[t].unsupervised}}
         for c in self.cols.values():  # a column for what this objective measures (none for the supervised network)
             if c.name not in names and shown[c.name]: self.learn.metrics.append(c)
         self.cols = {**self.cols, **{m.name: m for m in self.learn.metrics if isinstance(m, DiagValue)}}
@@ -184,72 +203,81 @@ class RenderDiagnostics(Callback):
 
     def _norms(self, gs): return torch.stack([g.float().norm() if g is not None else torch.zeros(()) for g in gs])
 
-    def after_loss(self):
-        self.pending = None
-        if not self.training or self.iter % self.every: return
-        L, w = self.learn.drmm.losses, self.learn.drmm.weights
-        weights = [l.weight for l in unwrap_model(self.learn.model).layers]
-        with torch.no_grad():
-            if L.render is not None:
-                img, tgt = L.render['image'].float(), L.render['target'].float()
-                self._add('std_image', img.std()); self._add('std_target', tgt.std())
-                self._add('neg', torch.stack([(z < 0).float().mean() for z in L.render['templates'][:-1]]))
-        active = [t for t in ('h', 'rc', 'kl', 'nn') if w['alpha_' + t] and getattr(L, t).requires_grad]
-        # one term (L_KL where it is on: the largest, so the difference loses least) comes from the backward pass
-        # fastai runs next, which computes the total; not under DDP, whose backward averages the processes' gradients
-        der = ('kl' if 'kl' in active else active[-1]) if active and self.derive and num_distrib() <= 1 else None
-        others = {}
-        for t in active:
-            if t == der: continue
-            gs = torch.autograd.grad(getattr(L, t) * w['alpha_' + t], weights, retain_graph=True, allow_unused=True)
-            self._add('grad_' + t, self._norms(gs))
-            if der: others[t] = gs
-        if der: self.pending = dict(term=der, total=L.total, weights=weights, others=others)
-        self.derived = der
-        self.n += 1
+# %% ../nbs/05_learner.ipynb #69f62a12
+@patch
+def after_loss(self:RenderDiagnostics):
+    self.pending = None
+    if not self.training or self.iter % self.every: return
+    L, w = self.learn.drmm.losses, self.learn.drmm.weights
+    weights = [l.weight for l in unwrap_model(self.learn.model).layers]
+    with torch.no_grad():
+        if L.render is not None:
+            img, tgt = L.render['image'].float(), L.render['target'].float()
+            self._add('std_image', img.std()); self._add('std_target', tgt.std())
+            self._add('neg', torch.stack([(z < 0).float().mean() for z in L.render['templates'][:-1]]))
+    active = [t for t in TERMS if w[TERMS[t].weight] and L.term(t).requires_grad]
+    # one term (L_KL where it is on: the largest, so the difference loses least) comes from the backward pass
+    # fastai runs next, which computes the total; not under DDP, whose backward averages the processes' gradients
+    der = ('kl' if 'kl' in active else active[-1]) if active and self.derive and num_distrib() <= 1 else None
+    others = {}
+    for t in active:
+        if t == der: continue
+        gs = torch.autograd.grad(L.term(t) * w[TERMS[t].weight], weights, retain_graph=True, allow_unused=True)
+        self._add('grad_' + t, self._norms(gs))
+        if der: others[t] = gs
+    if der: self.pending = dict(term=der, total=L.total, weights=weights, others=others)
+    self.derived = der
+    self.n += 1
 
-    def before_backward(self):
-        if self.pending: self.pending['before'] = [None if p.grad is None else p.grad.detach().clone() for p in self.pending['weights']]
-    def _missed(self):  # a measured batch whose derived value never came (backward cancelled, or not finite): not averaged in
-        if self.pending: self._add('missing_' + self.pending['term'], 1.)
-        self.pending = None
-    def after_cancel_backward(self): self._missed()
-    def after_batch(self): self._missed()
-    def after_backward(self):
-        "The derived term's gradient: what this backward pass added to the weights' `.grad`, minus the other terms'."
-        P = self.pending
-        if not P or 'before' not in P: return self._missed()
-        scale = 1. if self.learn.loss_grad is P['total'] else float(self.learn.loss_grad.detach() / P['total'].detach())
-        gs = []  # (`loss_grad` differs from the objective where a callback scaled it, e.g. fp16's scaler)
-        for i, (p, b) in enumerate(zip(P['weights'], P['before'])):
-            g = torch.zeros_like(p) if p.grad is None else p.grad.detach() - (0 if b is None else b)
-            g = g.float() / scale
-            for o in P['others'].values():
-                if o[i] is not None: g = g - o[i].float()
-            gs.append(g)
-        norms = self._norms(gs)
-        if not (math.isfinite(scale) and bool(torch.isfinite(norms).all())): return self._missed()  # e.g. an fp16 overflow step
-        self._add('grad_' + P['term'], norms); self.pending = None
+@patch
+def before_backward(self:RenderDiagnostics):
+    if self.pending: self.pending['before'] = [None if p.grad is None else p.grad.detach().clone() for p in self.pending['weights']]
+@patch
+def _missed(self:RenderDiagnostics):  # a measured batch whose derived value never came (backward cancelled, or not finite): not averaged in
+    if self.pending: self._add('missing_' + self.pending['term'], 1.)
+    self.pending = None
+@patch
+def after_cancel_backward(self:RenderDiagnostics): self._missed()
+@patch
+def after_batch(self:RenderDiagnostics): self._missed()
+@patch
+def after_backward(self:RenderDiagnostics):
+    "The derived term's gradient: what this backward pass added to the weights' `.grad`, minus the other terms'."
+    P = self.pending
+    if not P or 'before' not in P: return self._missed()
+    scale = 1. if self.learn.loss_grad is P['total'] else float(self.learn.loss_grad.detach() / P['total'].detach())
+    gs = []  # (`loss_grad` differs from the objective where a callback scaled it, e.g. fp16's scaler)
+    for i, (p, b) in enumerate(zip(P['weights'], P['before'])):
+        g = torch.zeros_like(p) if p.grad is None else p.grad.detach() - (0 if b is None else b)
+        g = g.float() / scale
+        for o in P['others'].values():
+            if o[i] is not None: g = g - o[i].float()
+        gs.append(g)
+    norms = self._norms(gs)
+    if not (math.isfinite(scale) and bool(torch.isfinite(norms).all())): return self._missed()  # e.g. an fp16 overflow step
+    self._add('grad_' + P['term'], norms); self.pending = None
 
-    def after_train(self):
-        if not self.n: return
-        m = {k: v / (self.n - float(self.acc.get('missing_' + k[5:], 0.))) for k, v in self.acc.items() if not k.startswith('missing_')}
-        s = dict(batches=self.n, every=self.every)
-        if 'std_image' in m:
-            s.update(std_image=float(m['std_image']), std_target=float(m['std_target']),
-                     std_ratio=float(m['std_image'] / m['std_target']), neg_z=[float(v) for v in m['neg']])
-        gh = m.get('grad_h')
-        s['grad_norm'] = {t: [float(v) for v in m[f'grad_{t}']] for t in ('h', 'rc', 'kl', 'nn') if f'grad_{t}' in m}
-        if gh is not None:  # per layer, and over all the shared weights together
-            s['grad_rel'] = {t: [float(a / b) if b > 0 else None for a, b in zip(m[f'grad_{t}'], gh)]
-                             for t in ('rc', 'kl', 'nn') if f'grad_{t}' in m}
-            s['grad_rel_all'] = {t: float(m[f'grad_{t}'].norm() / gh.norm()) for t in ('rc', 'kl', 'nn') if f'grad_{t}' in m}
-        self.epoch_stats = s
-        self.history.append(s)
-        rel = s.get('grad_rel_all', {})
-        vals = dict(std_ratio=s.get('std_ratio'), g_rc=rel.get('rc'), g_kl=rel.get('kl'), g_nn=rel.get('nn'),
-                    neg_z=float(np.mean(s['neg_z'])) if 'neg_z' in s else None)
-        for k, c in self.cols.items(): c.val = float('nan') if vals.get(k) is None else vals[k]
+# %% ../nbs/05_learner.ipynb #8c997f16
+@patch
+def after_train(self:RenderDiagnostics):
+    if not self.n: return
+    m = {k: v / (self.n - float(self.acc.get('missing_' + k[5:], 0.))) for k, v in self.acc.items() if not k.startswith('missing_')}
+    s = dict(batches=self.n, every=self.every)
+    if 'std_image' in m:
+        s.update(std_image=float(m['std_image']), std_target=float(m['std_target']),
+                 std_ratio=float(m['std_image'] / m['std_target']), neg_z=[float(v) for v in m['neg']])
+    gh = m.get('grad_h')
+    s['grad_norm'] = {t: [float(v) for v in m[f'grad_{t}']] for t in TERMS if f'grad_{t}' in m}
+    if gh is not None:  # per layer, and over all the shared weights together
+        s['grad_rel'] = {t: [float(a / b) if b > 0 else None for a, b in zip(m[f'grad_{t}'], gh)]
+                         for t in TERMS if TERMS[t].unsupervised and f'grad_{t}' in m}
+        s['grad_rel_all'] = {t: float(m[f'grad_{t}'].norm() / gh.norm()) for t in TERMS if TERMS[t].unsupervised and f'grad_{t}' in m}
+    self.epoch_stats = s
+    self.history.append(s)
+    rel = s.get('grad_rel_all', {})
+    vals = dict(std_ratio=s.get('std_ratio'), **{f'g_{t}': rel.get(t) for t in rel},
+                neg_z=float(np.mean(s['neg_z'])) if 'neg_z' in s else None)
+    for k, c in self.cols.items(): c.val = float('nan') if vals.get(k) is None else vals[k]
 
 # %% ../nbs/05_learner.ipynb #8acaf380
 LossTerm.train_only = DiagValue.train_only = True  # columns measured while training: a lone `validate` has no value for them
@@ -282,11 +310,10 @@ class DivergenceGuard(Callback):
     def after_loss(self):
         if not self.training or bool(torch.isfinite(self.learn.loss)): return
         L = getattr(getattr(self.learn, 'drmm', None), 'losses', None)
-        bad = [t for t in ('h', 'rc', 'kl', 'nn') if L is not None and not bool(torch.isfinite(getattr(L, t)))]
-        what = (f"L_{bad[0].upper()} is {getattr(L, bad[0]).item()}" if bad else f"the objective is {self.learn.loss.item()}")
+        bad = [t for t in TERMS if L is not None and not bool(torch.isfinite(L.term(t)))]
+        what = (f"L_{bad[0].upper()} is {L.term(bad[0]).item()}" if bad else f"the objective is {self.learn.loss.item()}")
         lr = self.learn.opt.hypers[0].get('lr') if self.learn.opt is not None else None
         if any(isinstance(cb, LRFinder) for cb in self.learn.cbs): raise CancelFitException()  # a finder's mock run: its end
-        if isinstance(unwrap_model(self.learn.model), DRMM): unwrap_model(self.learn.model).return_latents = False  # fastai runs no after_fit on errors
         raise TrainingDiverged(f"Training diverged at epoch {self.epoch}, batch {self.iter}: {what}"
                                f"{f' (learning rate {lr:.3g})' if lr is not None else ''}. Lower the learning rate "
                                f"(drmm-train --lr), or check the data for NaN or infinite pixels.")
@@ -304,6 +331,27 @@ class LabeledError(AvgMetric):
     def name(self): return 'error_rate'
 
 # %% ../nbs/05_learner.ipynb #cb3924f6
+def _check_paired(dls):
+    if not (hasattr(dls, 'img_shape') and hasattr(dls, 'n_classes') and hasattr(dls.train, 'labeled_idxs')):
+        raise TypeError(f"drmm_learner needs the paired labeled/unlabeled DataLoaders of drmm_nb.data, got {type(dls).__name__}: "
+                        f"build them with `from drmm_nb.images import from_arrays; from drmm_nb.data import drmm_dataloaders; dls = drmm_dataloaders("
+                        f"from_arrays(x_train, y_train, x_test, y_test), n_labeled=100)` (uint8 or [0, 1] images and integer "
+                        f"labels), or `drmm_dataloaders(load_dataset('mnist', DIR), ...)` for a known data set.")
+
+def _config_of(dls, preset, model, loss, mixed_precision, channels_last, compile, fast, kwargs)->RunConfig:
+    "The `RunConfig` of `drmm_learner`'s arguments (the options of `kwargs` are taken out of it), not yet resolved."
+    mkw = {k: kwargs.pop(k) for k in list(kwargs) if k in ModelOptions.names()}
+    lkw = {k: kwargs.pop(k) for k in list(kwargs) if k in LossOptions.names()}
+    bad = sorted(set(kwargs) - set(inspect.signature(Learner.__init__).parameters))
+    if bad: raise ValueError(f"Unknown options {bad}: drmm_learner takes the options of ModelOptions {ModelOptions.names()}, "
+                             f"of LossOptions {LossOptions.names()}, and fastai Learner's arguments.")
+    lopts = (loss or LossOptions()).updated(**lkw)
+    if getattr(dls, 'supervised_only', False) and lopts.method is None and not lopts.supervised_only:
+        lopts = lopts.updated(method='supervised')  # the loaders say what to train: labeled images only
+    return RunConfig(preset, model=(model or ModelOptions()).updated(**mkw), loss=lopts,
+                     fit=FitOptions(bf16=mixed_precision, channels_last=channels_last, compile=compile, fast=fast))
+
+# %% ../nbs/05_learner.ipynb #b12b39d5
 def drmm_learner(dls:DataLoaders, # from `drmm_nb.data.drmm_dataloaders`
                  preset:str='paper', # fills the options left None: 'paper' (read literally) or 'authors' (their code); `PRESETS`
                  model:ModelOptions|None=None, # how the DRMM is built ([04c_options](04c_options.ipynb))
@@ -314,26 +362,18 @@ def drmm_learner(dls:DataLoaders, # from `drmm_nb.data.drmm_dataloaders`
                  compile:bool=False, # `torch.compile` the objective (top-down pass and losses) while training (`CompileStep`)
                  fast:bool=True, # pick the two above, where None, as fastest on this machine (`fast_options`); False: plain fp32
                  metrics=None, # fastai metrics; default `LabeledError()` (column `error_rate`)
+                 config:RunConfig|None=None, # instead of the options above: a run's configuration, used as it is once `resolve`d
                  **kwargs, # options of `ModelOptions` and `LossOptions` by name (`alpha_rc=2`, `arch='conv_small'`); the rest go to fastai's `Learner`
                 )->Learner:
-    "A fastai `Learner` training a DRMM semi-supervised (Sec. 4, Table 6 defaults)."
-    if not (hasattr(dls, 'img_shape') and hasattr(dls, 'n_classes') and hasattr(dls.train, 'labeled_idxs')):
-        raise TypeError(f"drmm_learner needs the paired labeled/unlabeled DataLoaders of drmm_nb.data, got {type(dls).__name__}: "
-                        f"build them with `from drmm_nb.images import from_arrays; from drmm_nb.data import drmm_dataloaders; dls = drmm_dataloaders("
-                        f"from_arrays(x_train, y_train, x_test, y_test), n_labeled=100)` (uint8 or [0, 1] images and integer "
-                        f"labels), or `drmm_dataloaders(load_dataset('mnist', DIR), ...)` for a known data set.")
-    img_shape = tuple(dls.img_shape)
-    mkw = {k: kwargs.pop(k) for k in list(kwargs) if k in ModelOptions.names()}
-    lkw = {k: kwargs.pop(k) for k in list(kwargs) if k in LossOptions.names()}
-    bad = sorted(set(kwargs) - set(inspect.signature(Learner.__init__).parameters))
-    if bad: raise ValueError(f"Unknown options {bad}: drmm_learner takes the options of ModelOptions {ModelOptions.names()}, "
-                             f"of LossOptions {LossOptions.names()}, and fastai Learner's arguments.")
-    mo = resolved_model((model or ModelOptions()).updated(**mkw), preset, img_shape)
-    lopts = (loss or LossOptions()).updated(**lkw)
+    "A fastai `Learner` training a DRMM semi-supervised (Sec. 4, Table 6 defaults); `learn.config` holds every option, resolved once."
+    _check_paired(dls)
+    img_shape, dev = tuple(dls.img_shape), torch.device(dls.device or 'cpu')
+    if config is None: config = _config_of(dls, preset, model, loss, mixed_precision, channels_last, compile, fast, kwargs)
+    elif model or loss or any(k in kwargs for k in (*ModelOptions.names(), *LossOptions.names())):
+        raise ValueError("drmm_learner takes config= or the options (model=, loss=, by name), not both: put them in the config.")
+    if not config.resolved: config = resolve(config, img_shape, str(dev))
+    mo, lo, fit = config.model, config.loss, config.fit
     data_sup = bool(getattr(dls, 'supervised_only', False))
-    if data_sup and lopts.method is None and not lopts.supervised_only:
-        lopts = lopts.updated(method='supervised')  # the loaders say what to train: labeled images only
-    lo = resolved_loss(lopts, preset, mo.arch)
     if lo.supervised_only and not data_sup:
         raise ValueError("method='supervised' needs DataLoaders of labeled images only: "
                          "build them with drmm_dataloaders(..., supervised_only=True).")
@@ -341,26 +381,17 @@ def drmm_learner(dls:DataLoaders, # from `drmm_nb.data.drmm_dataloaders`
         raise ValueError(f"These DataLoaders hold labeled images only (supervised_only=True), but method={lo.method!r} "
                          f"trains on unlabeled images too: build paired DataLoaders (drmm_dataloaders without supervised_only).")
     if not (isinstance(diagnostics, int) and diagnostics >= 0): raise ValueError(f"diagnostics={diagnostics!r}: every k-th batch, k >= 0 (0: off).")
-    model = ARCHS[mo.arch](n_in=img_shape[0], n_classes=dls.n_classes, **{k: v for k, v in asdict(mo).items() if k != 'arch'})
-    model.check_input(torch.zeros(1, *img_shape))
-    cbs = [DRMMCallback(lo)]
-    cbs.append(DivergenceGuard())
-    if diagnostics: cbs.append(RenderDiagnostics(diagnostics))
-    cbs += list(L(kwargs.pop('cbs', None)))
-    learn = DRMMLearner(dls, model, loss_func=CrossEntropyLossFlat(ignore_index=-1),
-                    metrics=L(metrics if metrics is not None else LabeledError()), cbs=cbs, **kwargs)
-    if fast:  # an explicit mixed_precision= / channels_last= still wins
-        f = fast_options(dls.device or 'cpu')
-        if mixed_precision is None: mixed_precision = f['mixed_precision']
-        if channels_last is None: channels_last = f['channels_last']
-    if mixed_precision is None: mixed_precision = torch.device(dls.device or 'cpu').type == 'cuda'
-    on_cuda = torch.device(dls.device or 'cpu').type == 'cuda'
-    if mixed_precision and on_cuda:
-        learn.to_bf16() if torch.cuda.is_bf16_supported() else learn.to_fp16()
-    elif mixed_precision: learn.add_cb(CPUAutocast())  # fastai's `MixedPrecision` is CUDA-only
-    if channels_last: learn.add_cb(ChannelsLastBatches())
-    if compile: learn.add_cb(CompileStep())
-    learn.arch, learn.supervised_only, learn.preset = mo.arch, lo.supervised_only, preset
+    net = ARCHS[mo.arch](n_in=img_shape[0], n_classes=dls.n_classes, **{k: v for k, v in asdict(mo).items() if k != 'arch'})
+    net.check_input(torch.zeros(1, *img_shape))
+    cbs = [DRMMCallback(lo), DivergenceGuard()] + ([RenderDiagnostics(diagnostics)] if diagnostics else [])
+    learn = DRMMLearner(dls, net, loss_func=CrossEntropyLossFlat(ignore_index=-1), metrics=L(metrics if metrics is not None else LabeledError()),
+                        cbs=cbs + list(L(kwargs.pop('cbs', None))), **kwargs)
+    if fit.bf16 or (dev.type == 'cuda' and mixed_precision is not False):  # on CUDA autocast unless refused
+        if dev.type == 'cuda': learn.to_bf16() if torch.cuda.is_bf16_supported() else learn.to_fp16()
+        else: learn.add_cb(CPUAutocast())  # fastai's `MixedPrecision` is CUDA-only
+    if fit.channels_last: learn.add_cb(ChannelsLastBatches())
+    if fit.compile: learn.add_cb(CompileStep())
+    learn.config, learn.arch, learn.supervised_only, learn.preset = config, mo.arch, lo.supervised_only, config.preset
     learn.options = dict(model=mo, loss=lo)  # every option resolved
     learn.drmm_options = {k: v for k, v in {**asdict(mo), **asdict(lo)}.items() if k in PRESET_SOURCES}  # those a preset sets
     return learn

@@ -7,15 +7,17 @@ Docs: https://drmm-nb.github.io/drmm_nb/losses.html.md"""
 # %% ../nbs/03_losses.ipynb #5e19185d
 from __future__ import annotations
 import math
-from typing import NamedTuple
+from dataclasses import dataclass
+from typing import Callable, NamedTuple
 import torch
 from torch import Tensor
 import torch.nn.functional as F
 from .layers import DRMM, Latents
 
 # %% auto #0
-__all__ = ['KL_KINDS', 'RENDER_MODES', 'UNSUP_MODES', 'loss_h', 'loss_rc', 'loss_kl', 'NegPartSq', 'neg_part_sq', 'loss_nn',
-           'class_weights', 'DRMMLosses', 'drmm_objective', 'drmm_loss']
+__all__ = ['KL_KINDS', 'RENDER_MODES', 'UNSUP_MODES', 'TERMS', 'loss_h', 'loss_rc', 'loss_kl', 'NegPartSq', 'neg_part_sq',
+           'loss_nn', 'class_weights', 'DRMMLosses', 'Term', 'register_term', 'extra_terms', 'drmm_objective',
+           'drmm_loss']
 
 # %% ../nbs/03_losses.ipynb #fbebe4f0
 def loss_h(logits:Tensor, # (batch, n_classes) class scores
@@ -114,9 +116,46 @@ def class_weights(logits:Tensor, # (batch, n_classes)
 UNSUP_MODES = ('all', 'unlabeled')
 
 class DRMMLosses(NamedTuple):
-    "The weighted objective and its four (unweighted) terms; `render` holds what was rendered (for diagnostics)."
+    "The weighted objective and its unweighted terms: Sec. 4's four, and in `extra` those added with `register_term`."
     total:Tensor; h:Tensor; rc:Tensor; kl:Tensor; nn:Tensor
     render:dict|None = None # 'image', 'target' and 'templates' $z^{(\ell)}$ when the top-down pass ran ('hard' rendering)
+    extra:dict|None = None # {name: value} of the registered terms that trained (weight > 0)
+    def term(self, name:str)->Tensor:
+        "The value of term `name` of `TERMS` (a registered one that did not train: 0)."
+        return getattr(self, name) if name in self._fields else (self.extra or {}).get(name, self.total.new_zeros(()))
+
+# %% ../nbs/03_losses.ipynb #fdfff92f
+@dataclass(frozen=True)
+class Term:
+    "One term of the objective: where the learner, the diagnostics, `verify` and the plots find what they need."
+    name:str # field of `DRMMLosses` (a registered term: key of its `extra`), recorder column, `metrics.json` key
+    symbol:str # as plots write it
+    rtol:float # relative drift of its first epoch's mean that `verify` allows on another CPU type (`machine.drift_rtol`)
+    unsupervised:bool=True # on unlabeled images: weight 0 for a supervised run, ramped by `ramp`, its gradient a diagnostic
+    fn:Callable|None=None # a registered term: `fn(model, logits, latents, y)` -> scalar; None: one of Sec. 4's, from `drmm_objective`
+    alpha:float=0. # a registered term's weight (Sec. 4's weights are options: `alpha_h`, ...)
+    @property
+    def weight(self)->str: return f'alpha_{self.name}'
+
+TERMS = {t.name: t for t in (Term('h', '$L_H$', 2e-4, unsupervised=False), Term('rc', '$L_{RC}$', 4e-3),
+                             Term('kl', '$L_{KL}$', 4e-3), Term('nn', '$L_{NN}$', 4e-3))}
+
+def register_term(term:Term)->Term:
+    "Add `term` to every objective computed from now on (`drmm_objective`); `TERMS.pop(name)` takes it out again."
+    if term.name in DRMMLosses._fields: raise ValueError(f"{term.name!r} is a field of DRMMLosses: name the term otherwise.")
+    if term.fn is None: raise ValueError(f"Term {term.name!r} needs fn(model, logits, latents, y) -> a scalar tensor.")
+    TERMS[term.name] = term
+    return term
+
+def extra_terms()->dict:
+    "{name: `Term`} of the registered terms (those with a function)."
+    return {n: t for n, t in TERMS.items() if t.fn is not None}
+
+def _with_extra(L:DRMMLosses, model, full:tuple, weights:dict|None)->DRMMLosses:
+    "`L` with the registered terms of weight > 0 (`weights`, else each `Term.alpha`) added to the total and to `extra`."
+    w = {n: (weights or {}).get(n, t.alpha) for n, t in extra_terms().items()}
+    ex = {n: extra_terms()[n].fn(model, *full) for n, a in w.items() if a}
+    return L._replace(total=L.total + sum(w[n] * v for n, v in ex.items()), extra=ex) if ex else L
 
 # %% ../nbs/03_losses.ipynb #98bba833
 def drmm_objective(model:DRMM, # the DRMM that produced `logits` and `latents`
@@ -134,6 +173,7 @@ def drmm_objective(model:DRMM, # the DRMM that produced `logits` and `latents`
                    unsup:str='all', # images of $\mathcal L_{RC}, \mathcal L_{KL}, \mathcal L_{NN}$: 'all' or 'unlabeled' (TF port)
                    nn_at:str='template', # where $\mathcal L_{NN}$ looks: 'template' $z^{(\ell)}$ or 'unpooled' (TF port)
                    nn_norm:bool=False, # scale-free $\mathcal L_{NN}$: each level divided by its template's mean square
+                   extra:dict|None=None, # {name: weight} of the terms added with `register_term` (None: each `Term.alpha`)
                   )->DRMMLosses:
     "$\\mathcal L = \\alpha_H \\mathcal L_H + \\alpha_{RC}\\mathcal L_{RC} + \\alpha_{KL}\\mathcal L_{KL} + \\alpha_{NN}\\mathcal L_{NN}$ (Sec. 4.1)."
     if y.shape != logits.shape[:1]: raise ValueError(f"y has shape {tuple(y.shape)}; expected ({logits.shape[0]},).")
@@ -143,7 +183,7 @@ def drmm_objective(model:DRMM, # the DRMM that produced `logits` and `latents`
     target = latents.input.detach() if target is None else target.detach()
     if target.shape != latents.input.shape:
         raise ValueError(f"target has shape {tuple(target.shape)}; it must match the input's {tuple(latents.input.shape)}.")
-    h = loss_h(logits, y)
+    h, full = loss_h(logits, y), (logits, latents, y)
     zero = lambda: 0. * logits.sum()  # a term over no image: 0, still part of the graph
     if unsup == 'unlabeled':  # the unsupervised terms see the unlabeled images only
         keep = y < 0
@@ -170,7 +210,7 @@ def drmm_objective(model:DRMM, # the DRMM that produced `logits` and `latents`
         nn_i = sum(neg_part_sq(z, 'none') * (z[0].numel() if reduction == 'sum' else 1) / msq(z) for z in levels)
         rc, nn_ = per(rc_i), per(nn_i)
     total = alpha_h * h + alpha_rc * rc + alpha_kl * k + alpha_nn * nn_
-    return DRMMLosses(total, h, rc, k, nn_, out)
+    return _with_extra(DRMMLosses(total, h, rc, k, nn_, out), model, full, extra)
 
 def drmm_loss(model:DRMM, x:Tensor, y:Tensor, **kwargs)->DRMMLosses:
     "Bottom-up pass on `x`, then `drmm_objective` (labels `y`, -1 for unlabeled); `kwargs` go to `drmm_objective`."

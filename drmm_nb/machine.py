@@ -8,6 +8,7 @@ Docs: https://drmm-nb.github.io/drmm_nb/machine.html.md"""
 from __future__ import annotations
 import ctypes, functools, math, os, platform, subprocess, sys
 import torch
+from .losses import TERMS
 
 # %% auto #0
 __all__ = ['CPU_FLAGS', 'MKL_BRANCHES', 'PINNING_VARS', 'PORTABLE_ENV', 'PORTABLE_GROUPS', 'DRIFT_RTOL', 'DRIFT_FIRST_ERROR',
@@ -170,7 +171,7 @@ def same_numbers(rec:dict|None, # the `machine` facts of a recorded run
     return True, how + (f" (not recorded, so not compared: {', '.join(unknown)})" if unknown else '')
 
 # %% ../nbs/04a_machine.ipynb #c95eddcd
-DRIFT_RTOL = dict(train_loss=2e-4, h=2e-4, valid_loss=2e-4, rc=4e-3, kl=4e-3, nn=4e-3)  # first epoch: ~5x the largest drift measured
+DRIFT_RTOL = dict(train_loss=2e-4, valid_loss=2e-4, **{t.name: t.rtol for t in TERMS.values()})  # first epoch: ~5x the largest drift measured (the terms': `TERMS`)
 DRIFT_FIRST_ERROR = 0.005  # first epoch's error rate (a fraction): two of the digits' 450 test images (drift measured: none)
 DRIFT_FINAL_ERROR = 0.04  # final test error: 18 of 450 images (drift measured: at most 9, in runs that Eq. 7's sign breaks)
 

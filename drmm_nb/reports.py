@@ -10,12 +10,13 @@ import json, math, re
 from pathlib import Path
 import numpy as np
 from .options import flat_config
+from .losses import TERMS
 from .grids import VARIANTS, PAPER_TABLE1, PAPER_TABLE2
 
 # %% auto #0
 __all__ = ['CURVE_TERMS', 'DIAG_TERMS', 'TEST_IMAGES', 'collect', 'baseline_of', 'summarise', 'table_md', 'write_table',
            'plot_curves', 'diag_summary', 'diag_md', 'plot_diagnostics', 'verdict', 'compare', 'compare_md',
-           'table1_md', 'side_by_side_md']
+           'table1_md', 'side_by_side_md', 'paired_columns_md']
 
 # %% ../nbs/08a_reports.ipynb #6a6dbca1
 def collect(name:str, results='results')->list:
@@ -90,7 +91,7 @@ def write_table(name:str, results='results')->list:
     return rows
 
 # %% ../nbs/08a_reports.ipynb #17cd40d3
-CURVE_TERMS = (('error_rate', 'test error'), ('h', '$L_H$'), ('rc', '$L_{RC}$'), ('kl', '$L_{KL}$'), ('nn', '$L_{NN}$'))
+CURVE_TERMS = (('error_rate', 'test error'), *((t.name, t.symbol) for t in TERMS.values()))  # the terms of `TERMS`
 
 def plot_curves(recs:list, # records from `collect`
                 dataset:str, n_labeled:int, # which group to draw
@@ -118,8 +119,8 @@ def plot_curves(recs:list, # records from `collect`
     return fig
 
 # %% ../nbs/08a_reports.ipynb #f5010e28
-DIAG_TERMS = (('error_rate', 'test error %'), ('std_ratio', 'rendered / target std'), ('g_rc', "$L_{RC}$ grad / $L_H$'s"),
-              ('g_kl', "$L_{KL}$ grad / $L_H$'s"), ('g_nn', "$L_{NN}$ grad / $L_H$'s"), ('neg_z', 'negative template entries'))
+DIAG_TERMS = (('error_rate', 'test error %'), ('std_ratio', 'rendered / target std'),
+              *((f'g_{t.name}', f"{t.symbol} grad / $L_H$'s") for t in TERMS.values() if t.unsupervised), ('neg_z', 'negative template entries'))
 
 def _epoch_mean(rs:list, k:str)->np.ndarray|None:
     "Mean over runs of column `k` per epoch (epochs all runs reached); None where the column is missing or undefined."
@@ -266,4 +267,20 @@ def side_by_side_md(sets:dict, # column label: records from `collect`, e.g. {'on
     for v in variants:
         p = [f"{paper[v]:.2f}" if v in paper else '–'] if paper is not None else []
         lines.append('| ' + ' | '.join([v] + p + [cell(rows[c].get((dataset, n_labeled, v))) for c in sets]) + ' |')
+    return '\n'.join(lines)
+
+# %% ../nbs/08a_reports.ipynb #9438bafe
+def paired_columns_md(sets:dict, # column label: records from `collect`, as `side_by_side_md` takes them
+                      dataset:str, n_labeled:int, # which runs
+                      variants:list, # the rows compared with `b`
+                      b:str='entropy', # what every row is compared with, within each column
+                     )->str:
+    "`compare` of each variant minus `b`, paired by seed within each set of records: n, mean ± SD, 95% interval, verdict."
+    lines = ['| comparison | ' + ' | '.join(sets) + ' |', '|' + '---|' * (len(sets) + 1)]
+    def cell(recs, a):
+        c = compare(recs, a, b, dataset, n_labeled)
+        if not c['n']: return '–'
+        ci = 'no interval' if c['n'] < 2 else f"[{c['lo']:+.2f}, {c['hi']:+.2f}]"
+        return f"{c['mean']:+.2f}, {ci} (n={c['n']})"
+    for v in variants: lines.append(f"| {v} − {b} | " + ' | '.join(cell(recs, v) for recs in sets.values()) + ' |')
     return '\n'.join(lines)

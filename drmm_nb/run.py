@@ -150,7 +150,7 @@ def test_probs(learn, dl)->tuple:
     ps, ys = [], []
     try:
         with torch.no_grad():
-            for xb, yb in dl: ps.append(torch.softmax(m(xb).float(), 1).cpu()); ys.append(yb.cpu())
+            for xb, yb in dl: ps.append(torch.softmax(m(xb).logits.float(), 1).cpu()); ys.append(yb.cpu())
     finally: m.train(was)
     return torch.cat(ps), torch.cat(ys)
 
@@ -247,9 +247,7 @@ def _train(cfg:RunConfig, dist, out:Path, mode:str)->dict:
     set_seed(fit.seed)
     dls = drmm_dataloaders(arrays, n_labeled=cfg.data.n_labeled, bs=fit.bs, seed=fit.seed, device=device,
                            supervised_only=cfg.loss.supervised_only, augment=cfg.data.augment)
-    learn = drmm_learner(dls, preset=cfg.preset, model=cfg.model, loss=cfg.loss, diagnostics=run.diag_every,
-                         mixed_precision=True if fit.bf16 else None, channels_last=fit.channels_last, compile=fit.compile, fast=False,
-                         opt_func=SGD if fit.opt == 'sgd' else Adam, path=out, model_dir='.')
+    learn = drmm_learner(dls, config=cfg, diagnostics=run.diag_every, opt_func=SGD if fit.opt == 'sgd' else Adam, path=out, model_dir='.')
     if not sys.stdout.isatty(): plain_progress(learn)
     record = dict(status='running', config=cfg.record(), labeled=dict(seed=fit.seed, n_labeled=dls.n_labeled,
                   indices=[int(i) for i in dls.labeled_idxs]), epochs=[], device=str(device), versions=versions(),
@@ -258,24 +256,7 @@ def _train(cfg:RunConfig, dist, out:Path, mode:str)->dict:
     start, elapsed, skip, means, smooth = 0, 0., 0, None, None
     out.mkdir(parents=True, exist_ok=True)
     if mode == 'resume':
-        ck = dist.load_checkpoint(out/'checkpoint.pt')
-        old, new = RunConfig.from_flat(flat_config(ck['record']['config'])).trained(), cfg.trained()  # options added later: defaults
-        if old.get('method') is None: old['method'] = new.get('method')  # a checkpoint from before `method`: named by its weights
-        if old != new:
-            diff = {k: (old.get(k), new.get(k)) for k in set(old) | set(new) if old.get(k) != new.get(k)}
-            raise ResumeMismatch(f"--resume with a different configuration than the run in {out}: {diff} (saved, given). "
-                             f"Resume with the same options, or choose another --out.")
-        dist.check_resume(ck['record'])
-        learn.model.load_state_dict(ck['model'])
-        learn.create_opt(); learn.opt.load_state_dict(ck['opt'])
-        torch.set_rng_state(ck['rng']['torch']); np.random.set_state(ck['rng']['numpy']); random.setstate(ck['rng']['python'])
-        record, start = dict(ck['record'], distributed=record['distributed']), ck['epoch'] + 1
-        elapsed = ck.get('elapsed_s', record.get('wall_time_s', 0.))
-        if 'iter' in ck: start, skip, means = ck['epoch'], ck['iter'], ck['means']  # a checkpoint inside epoch ck['epoch']
-        smooth = ck.get('smooth')  # (checkpoints written before it was kept have none: the average restarts)
-        record['resumes'] = record.get('resumes', []) + [resume_note(record.get('machine'), start, skip)]  # a mixed record says so
-        where = f"in epoch {start} after batch {skip}" if skip else f"after epoch {ck['epoch']} ({start}/{fit.epochs} done)"
-        if dist.is_main: print(f"Resuming {out} {where}.", flush=True)
+        record, start, elapsed, skip, means, smooth = _resume(learn, cfg, dist, out, record)
     elif mode == 'overwrite' and dist.is_main:
         for f in ('metrics.json', 'checkpoint.pt', 'model.pkl', 'reconstructions.png'):
             try: (out/f).unlink(missing_ok=True)
@@ -307,15 +288,44 @@ def _train(cfg:RunConfig, dist, out:Path, mode:str)->dict:
     if dist.enabled:
         record['distributed']['replicas_identical'] = replicas_identical(learn.model)
         if not dist.is_main: dist.close(); return record  # rank 0 alone tests, exports and writes
+    return _finish(learn, record, dist, out, fit.epochs)
+
+# %% ../nbs/05a_run.ipynb #fb774bcf
+def _resume(learn, cfg:RunConfig, dist, out:Path, record:dict)->tuple:
+    "Load the checkpoint in `out` into `learn` (weights, optimiser, random state) after checking it is this configuration's run."
+    skip, means = 0, None
+    ck = dist.load_checkpoint(out/'checkpoint.pt')
+    old, new = RunConfig.from_flat(flat_config(ck['record']['config'])).trained(), cfg.trained()  # options added later: defaults
+    if old.get('method') is None: old['method'] = new.get('method')  # a checkpoint from before `method`: named by its weights
+    if old != new:
+        diff = {k: (old.get(k), new.get(k)) for k in set(old) | set(new) if old.get(k) != new.get(k)}
+        raise ResumeMismatch(f"--resume with a different configuration than the run in {out}: {diff} (saved, given). "
+                         f"Resume with the same options, or choose another --out.")
+    dist.check_resume(ck['record'])
+    learn.model.load_state_dict(ck['model'])
+    learn.create_opt(); learn.opt.load_state_dict(ck['opt'])
+    torch.set_rng_state(ck['rng']['torch']); np.random.set_state(ck['rng']['numpy']); random.setstate(ck['rng']['python'])
+    record, start = dict(ck['record'], distributed=record['distributed']), ck['epoch'] + 1
+    elapsed = ck.get('elapsed_s', record.get('wall_time_s', 0.))
+    if 'iter' in ck: start, skip, means = ck['epoch'], ck['iter'], ck['means']  # a checkpoint inside epoch ck['epoch']
+    smooth = ck.get('smooth')  # (checkpoints written before it was kept have none: the average restarts)
+    record['resumes'] = record.get('resumes', []) + [resume_note(record.get('machine'), start, skip)]  # a mixed record says so
+    where = f"in epoch {start} after batch {skip}" if skip else f"after epoch {ck['epoch']} ({start}/{cfg.fit.epochs} done)"
+    if dist.is_main: print(f"Resuming {out} {where}.", flush=True)
+    return record, start, elapsed, skip, means, smooth
+
+# %% ../nbs/05a_run.ipynb #a6969f2c
+def _finish(learn, record:dict, dist, out:Path, epochs:int)->dict:
+    "Test, export and write the finished run (rank 0): the test error and calibration, `model.pkl`, the reconstructions."
     valid_loss, test_error = learn.validate(dl=dist.valid_dl(learn))[:2]
-    record['final'] = dict(test_error=float(test_error), test_loss=float(valid_loss), epochs=fit.epochs)
+    record['final'] = dict(test_error=float(test_error), test_loss=float(valid_loss), epochs=epochs)
     record['final']['calibration'] = calibration(*test_probs(learn, dist.valid_dl(learn) or learn.dls.valid))  # how far the test confidences can be trusted
     learn.export('model.pkl')
     import matplotlib; matplotlib.use('Agg')
     fig = show_reconstructions(learn, n=8); fig.savefig(out/'reconstructions.png', dpi=80); plt.close(fig)
     record['status'] = 'finished'
     atomic_save(record, out/'metrics.json', as_json=True)
-    print(f"{out}: test error {record['final']['test_error']:.4f} after {fit.epochs} epochs, ECE "
+    print(f"{out}: test error {record['final']['test_error']:.4f} after {epochs} epochs, ECE "
           f"{record['final']['calibration']['ece']:.3f} (mean confidence {record['final']['calibration']['confidence']:.2f}) "
           f"({record.get('wall_time_s', 0.):.0f} s)", flush=True)
     dist.close()

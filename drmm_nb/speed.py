@@ -68,7 +68,6 @@ class CompileStep(Callback):
         if any(isinstance(c, ChannelsLast) for c in self.learn.cbs): x = x.contiguous(memory_format=torch.channels_last)
         try:
             drmm.objective = torch.compile(drmm_objective, **self.compile_kwargs)
-            m.return_latents = True
             with self._autocast():
                 logits, latents = m(x)
                 loss = drmm.objective_of(logits, latents, x, y).total
@@ -79,7 +78,6 @@ class CompileStep(Callback):
             self._eager()
             warnings.warn(f"CompileStep: torch.compile failed ({self.why}); training runs eagerly.")
         finally:
-            m.return_latents = False
             m.zero_grad(set_to_none=True)
             m.load_state_dict(state)
     def _eager(self): self.learn.drmm.objective = drmm_objective

@@ -116,7 +116,7 @@ def test_metrics_json_schema(reference):
     (['--leak', '-1'], 'leak=-1.0 (--leak): a negative slope in [0, 1)'),
     (['--preset', 'theano'], "invalid choice: 'theano'"),
     (['--portable', '--bf16'], 'does not go with bf16'),
-    (['--bn', 'split'], "invalid choice: 'split'"),
+    (['--halves', 'split'], "invalid choice: 'split'"),
     (['--checkpoint-every', '-1'], 'checkpoint_every=-1.0 (--checkpoint-every): minutes, >= 0'),
 ])
 def test_bad_input_is_refused_before_training(tmp_path, args, message):
