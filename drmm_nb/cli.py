@@ -6,11 +6,10 @@ Docs: https://drmm-nb.github.io/drmm_nb/cli.html.md"""
 
 # %% ../nbs/06_cli.ipynb #99a0aa78
 from __future__ import annotations
-import os, sys, json, warnings
+import os, sys, json
 from pathlib import Path
-warnings.filterwarnings('ignore', message=r'.*torch\.jit\.script.*', category=FutureWarning)  # raised by an import in fastai's stack
 import torch
-from .options import RunConfig, build_parser, config_from_args, resolve, flat_config
+from .options import build_parser, config_from_args, flat_config
 from .run import train_config
 from .learner import TrainingDiverged
 from .distributed import world_info

@@ -17,7 +17,6 @@ from fastai.basics import *  # (brings the class `datetime`, not the module)
 from fastai.callback.progress import ProgressCallback
 from fastai.distributed import DistributedTrainer
 from .data import PlainDL, PairedDL
-from .layers import unwrap_model
 from .learner import DRMMCallback, DivergenceGuard, TrainingDiverged
 
 # %% auto #0
@@ -26,9 +25,8 @@ __all__ = ['world_info', 'rank_device', 'init_distributed', 'RankPairedDL', 'ran
 
 # %% ../nbs/12_distributed.ipynb #8a38fada
 def world_info()->tuple:
-    "(world_size, rank, local_rank) as torchrun, `accelerate launch` or `notebook_launcher` set them; (1, 0, 0) in a plain process."
-    env = lambda k, d: int(os.environ.get(k, d))
-    return env('WORLD_SIZE', 1), env('RANK', 0), env('LOCAL_RANK', env('RANK', 0))
+    "(world_size, rank, local_rank) as torchrun, `accelerate launch` or `notebook_launcher` set them: fastai's `num_distrib` and `rank_distrib`, and LOCAL_RANK; (1, 0, 0) in a plain process."
+    return max(1, num_distrib()), rank_distrib(), int(os.environ.get('LOCAL_RANK', rank_distrib()))
 
 def rank_device(name:str='auto', # 'auto' (this process's GPU if there is CUDA, else the CPU), 'cuda' or 'cpu'
                )->torch.device:
@@ -143,7 +141,7 @@ class DRMMDistributedTrainer(DistributedTrainer):
     def _wrap_dl(self, dl): return rank_dl(dl, self.rank, self.world_size)
     def before_validate(self):
         super().before_validate()
-        self._ddp, self.learn.model = self.learn.model, unwrap_model(self.learn.model)
+        self._ddp, self.learn.model = self.learn.model, get_model(self.learn.model)
     def after_validate(self): self.learn.model = self._ddp
 
     def after_train(self):
@@ -214,7 +212,7 @@ def drmm_distrib_ctx(self:Learner,
 def state_digest(model:nn.Module)->str:
     "SHA-256 of the raw bytes of every parameter and buffer of `model` (state-dict order)."
     h = hashlib.sha256()
-    for k, v in unwrap_model(model).state_dict().items():
+    for k, v in get_model(model).state_dict().items():
         h.update(k.encode()); h.update(v.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
 

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 __all__ = ['BORDER_MODES', 'UNPOOL_MODES', 'INIT_MODES', 'NN_LEVELS', 'HALVES', 'BN_STATS', 'ARCHS', 'ALPHA_NAMES', 'MAX_SIDE',
            'border_padding', 'Conv', 'MaxPool', 'MeanPool', 'conv_tiny_spec', 'conv_small_spec', 'conv_large_spec',
            'Switches', 'Latents', 'Templates', 'fast_cpu_format', 'DRMMLayer', 'DRMM', 'DRMMOutput', 'Arch',
-           'register_arch', 'conv_tiny', 'conv_small', 'conv_large', 'default_size', 'pick_arch', 'unwrap_model']
+           'register_arch', 'conv_tiny', 'conv_small', 'conv_large', 'default_size', 'pick_arch']
 
 # %% ../nbs/02_layers.ipynb #71136db8
 BORDER_MODES = ('full', 'half', 'valid')
@@ -465,8 +465,3 @@ def pick_arch(img_shape:tuple)->str:
                          f"{H}x{W} (drmm-train --size {H} {W}; load_folder(path, size=({H}, {W}))), or pass arch= one of "
                          f"{list(ARCHS)} that takes them.")
     return name
-
-# %% ../nbs/02_layers.ipynb #a909d424
-def unwrap_model(model:nn.Module)->nn.Module:
-    "The network inside a `DistributedDataParallel` or `DataParallel` wrapper; `model` itself otherwise."
-    return model.module if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)) else model

@@ -16,7 +16,7 @@ from fastai.basics import *
 from fastai.callback.schedule import ParamScheduler, SchedExp, LRFinder
 from fastai.callback.fp16 import MixedPrecision
 import fastai.callback.hook  # noqa: `Learner.summary`
-from .layers import DRMM, ARCHS, unwrap_model
+from .layers import DRMM, ARCHS
 from .speed import CPUAutocast, ChannelsLastBatches, CompileStep
 from .losses import DRMMLosses, TERMS, drmm_objective, extra_terms
 from .options import ModelOptions, LossOptions, FitOptions, RunConfig, PRESET_SOURCES, resolve
@@ -88,7 +88,7 @@ class DRMMCallback(Callback):
 # %% ../nbs/05_learner.ipynb #ad886523
 @patch
 def before_fit(self:DRMMCallback):
-    if not isinstance(unwrap_model(self.learn.model), DRMM):
+    if not isinstance(get_model(self.learn.model), DRMM):
         raise TypeError(f"DRMMCallback needs a DRMM model, got {type(self.learn.model).__name__}: build it with drmm_nb.layers.")
     if self.opts.rc_target == 'image' and not all(hasattr(self.dls.train, a) for a in ('mean', 'std')):
         raise ValueError("rc_target='image' needs the training loader's normalisation (mean and std attributes, as "
@@ -121,7 +121,7 @@ def objective_of(self:DRMMCallback, logits:Tensor, latents, x:Tensor, y:Tensor)-
     w = self.ramp_weight()
     self.weights = {t.weight: self.alphas[t.weight] * (w if t.unsupervised else 1.) for t in TERMS.values()}
     extra = {n: self.weights[t.weight] for n, t in extra_terms().items()}
-    return self.objective(unwrap_model(self.learn.model), logits, latents, y, target=self.target(x), extra=extra or None,
+    return self.objective(get_model(self.learn.model), logits, latents, y, target=self.target(x), extra=extra or None,
                           **{t.weight: self.weights[t.weight] for t in TERMS.values() if t.fn is None},
                           **{k: getattr(self.opts, k) for k in OBJECTIVE_OPTIONS})
 
@@ -129,7 +129,7 @@ def objective_of(self:DRMMCallback, logits:Tensor, latents, x:Tensor, y:Tensor)-
 @patch
 def before_batch(self:DRMMCallback):
     "For a model built with halves='apart': pass it, with the batch, where the labeled half ends (`model(x, n)`: labeled images come first)."
-    if not self.training or unwrap_model(self.learn.model).halves != 'apart': return
+    if not self.training or get_model(self.learn.model).halves != 'apart': return
     y = self.yb[0]; n = int((y >= 0).sum())
     if n and not bool((y[:n] >= 0).all()): raise ValueError("halves='apart' needs the labeled images first in each training batch, as drmm_dataloaders makes them.")
     self.learn.xb = (*self.xb, n)
@@ -209,7 +209,7 @@ def after_loss(self:RenderDiagnostics):
     self.pending = None
     if not self.training or self.iter % self.every: return
     L, w = self.learn.drmm.losses, self.learn.drmm.weights
-    weights = [l.weight for l in unwrap_model(self.learn.model).layers]
+    weights = [l.weight for l in get_model(self.learn.model).layers]
     with torch.no_grad():
         if L.render is not None:
             img, tgt = L.render['image'].float(), L.render['target'].float()
@@ -295,7 +295,7 @@ class DRMMLearner(Learner):
         "fastai's `lr_find`, on the objective plus $\\alpha_{KL} \\log C$ (so that it is at least 0: see below)."
         cb = getattr(self, 'drmm', None)
         if cb is None or cb.kl != 'authors' or not cb.alpha_kl: return super().lr_find(*args, **kwargs)
-        cb.loss_offset = cb.alpha_kl * math.log(unwrap_model(self.model).n_classes)
+        cb.loss_offset = cb.alpha_kl * math.log(get_model(self.model).n_classes)
         try: return super().lr_find(*args, **kwargs)
         finally: cb.loss_offset = 0.
 
@@ -469,7 +469,7 @@ def show_reconstructions(learn:Learner, n:int=8, figsize=None):
     xs, ys = [], []
     for k, (xb, yb) in enumerate(learn.dls.valid):  # enough batches to meet every class (at most 20)
         xs.append(xb); ys.append(yb)
-        if len(set(torch.cat(ys).tolist())) >= min(n, unwrap_model(learn.model).n_classes) or k >= 19: break
+        if len(set(torch.cat(ys).tolist())) >= min(n, get_model(learn.model).n_classes) or k >= 19: break
     x, y = torch.cat(xs), torch.cat(ys)
     idx = spread_over_classes(y, n); x, y = x[idx], y[idx]
     inp, image, logits = reconstruct(learn.model, x)

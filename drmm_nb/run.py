@@ -6,15 +6,13 @@ Docs: https://drmm-nb.github.io/drmm_nb/run.html.md"""
 
 # %% ../nbs/05a_run.ipynb #4615017b
 from __future__ import annotations
-import json, math, os, platform, random, sys, time, warnings
+import json, math, os, platform, random, sys, time
 from pathlib import Path
-warnings.filterwarnings('ignore', message=r'.*torch\.jit\.script.*', category=FutureWarning)  # raised by an import in fastai's stack
 import numpy as np
 import torch
 from fastai.basics import *
 from .data import load_dataset, drmm_dataloaders
 from .options import RunConfig, resolve, flat_config, speed_line
-from .layers import unwrap_model
 from .learner import drmm_learner, show_reconstructions, TrainingDiverged, calibration, DIAG_COLUMNS
 from .distributed import DistRun, replicas_identical
 from .machine import machine_facts, portable_mode, same_numbers
@@ -70,7 +68,7 @@ class RunLogger(Callback):
     def save(self, **mid):
         "Write checkpoint.pt: after a whole epoch, or (`mid`: the batches done and the running means) inside one."
         sl = self.recorder.smooth_loss  # fastai's running average of the loss (the table's train_loss): carried over
-        ckpt = dict(model=unwrap_model(self.learn.model).state_dict(), opt=self.learn.opt.state_dict(), epoch=self.epoch,
+        ckpt = dict(model=get_model(self.learn.model).state_dict(), opt=self.learn.opt.state_dict(), epoch=self.epoch,
                     record=self.record, rng=dict(torch=torch.get_rng_state(), numpy=np.random.get_state(), python=random.getstate()),
                     elapsed_s=self.elapsed_s(), smooth=(sl.val.clone(), sl.count), **mid)
         atomic_save(ckpt, self.out/'checkpoint.pt')
@@ -146,7 +144,7 @@ class RestoreSmoothLoss(Callback):
 # %% ../nbs/05a_run.ipynb #bc2c1487
 def test_probs(learn, dl)->tuple:
     "Class probabilities and labels of `dl`'s images, in this process alone (fastai's `get_preds` gathers from every rank under torchrun)."
-    m = unwrap_model(learn.model); was = m.training; m.eval()
+    m = get_model(learn.model); was = m.training; m.eval()
     ps, ys = [], []
     try:
         with torch.no_grad():
@@ -160,7 +158,7 @@ def init_weights(learn, src)->dict:
     if not (src/'checkpoint.pt').exists():
         raise ValueError(f"--init-from {src}: no checkpoint.pt there; give the --out folder of an earlier drmm-train run.")
     ck = torch.load(src/'checkpoint.pt', map_location='cpu', weights_only=False)
-    try: unwrap_model(learn.model).load_state_dict(ck['model'])
+    try: get_model(learn.model).load_state_dict(ck['model'])
     except RuntimeError as e:
         raise ValueError(f"--init-from {src}: its network does not fit this one ({str(e).splitlines()[0][:200]}); train with "
                          f"the same --arch, data set and image size as that run.") from None

@@ -12,7 +12,6 @@ from torch import Tensor
 from fastai.basics import *
 from fastai.callback.fp16 import MixedPrecision
 from fastai.callback.channelslast import ChannelsLast
-from .layers import unwrap_model
 from .losses import drmm_objective
 
 # %% auto #0
@@ -54,7 +53,7 @@ class CompileStep(Callback):
         if any(isinstance(c, CPUAutocast) for c in self.learn.cbs): return torch.autocast('cpu', dtype=torch.bfloat16)
         return contextlib.nullcontext()
     def before_fit(self):
-        m, drmm = unwrap_model(self.learn.model), self.learn.drmm
+        m, drmm = get_model(self.learn.model), self.learn.drmm
         self.compiled, self.why = False, None
         # backward passes that keep their graph (`RenderDiagnostics` takes each term's gradient in turn) need this off
         from torch._functorch import config as aot_config  # here: as a global it breaks pickling a notebook-defined callback
