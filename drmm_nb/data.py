@@ -23,7 +23,7 @@ from fastcore.foundation import L
 from fastcore.basics import patch
 from fasttransform import Pipeline
 from contextlib import contextmanager
-from .images import ImageArrays, from_arrays, check_arrays, image_array, _as_numpy, _check_images, _is_pil, _to_uint8
+from .images import ImageArrays, from_arrays, check_arrays, image_array, as_numpy, check_images, is_pil, to_uint8
 from .datasets import (DATASETS, load_digits, load_mnist, load_fashion_mnist, load_svhn, load_cifar10, default_data_dir,
                               FASHION_MNIST_DIR, MNIST_FILES, PUBLISHED_MD5, _find)
 from .synthetic import load_synthetic, SYNTHETIC_SIZES
@@ -86,7 +86,7 @@ def labeled_subset(y, # training labels (N,); -1 marks an unlabeled image
                    seed:int=0, # the subset depends on this seed only
                   )->np.ndarray:
     "Sorted int64 indices of `n_labeled` images of `y`, `n_labeled/n_classes` of each class, drawn with `seed` (Sec. 5.1)."
-    y = _as_numpy(y)
+    y = as_numpy(y)
     if n_labeled is None: return np.flatnonzero(y >= 0).astype(np.int64)  # every labeled image, balanced or not
     if n_labeled < n_classes:
         raise ValueError(f"n_labeled={n_labeled} (--n-labeled) is smaller than n_classes={n_classes}: the labeled set holds the same "
@@ -348,7 +348,7 @@ class PairedDL(PlainDL):
         if len(dataset) and bs // 2 > len(dataset):  # (`Learner.export` makes an empty copy)
             raise ValueError(f"bs={bs} is too large: bs/2={bs // 2} exceeds the {len(dataset)} training images; use "
                              f"bs <= {2 * len(dataset)}.")
-        labeled = torch.as_tensor(_as_numpy(labeled_idxs).astype(np.int64)).to(dataset.device)
+        labeled = torch.as_tensor(as_numpy(labeled_idxs).astype(np.int64)).to(dataset.device)
         if len(dataset) and (len(labeled) == 0 or labeled.min() < 0 or labeled.max() >= len(dataset)):
             raise ValueError(f"labeled_idxs must be 1 or more indices into the {len(dataset)} training images; "
                              f"get them from labeled_subset(y_train, n_labeled, n_classes, seed).")
@@ -437,16 +437,16 @@ class DRMMDataLoaders(DataLoaders):
         if isinstance(test_items, ImageTensors):  # e.g. `dl.items.iloc[idxs]`, as fastai's `Interpretation` passes them
             if with_labels and labels is None and test_items.y is not None: labels = test_items.y.cpu()
             test_items = test_items.x.cpu()
-        if isinstance(test_items, (str, Path)) or _is_pil(test_items): test_items = [test_items]
+        if isinstance(test_items, (str, Path)) or is_pil(test_items): test_items = [test_items]
         if isinstance(test_items, (list, tuple, L)):
             x = np.stack([image_array(o, *self.img_shape) for o in test_items])
-        else: x = _as_numpy(test_items)
-        _check_images(x, 'test_items')
-        x = _to_uint8(x)
+        else: x = as_numpy(test_items)
+        check_images(x, 'test_items')
+        x = to_uint8(x)
         if x.shape[1:] != self.img_shape:
             raise ValueError(f"test_items are {x.shape[1:]} images but the model was trained on {self.img_shape}: pass "
                              f"file paths or PIL images (converted and resized to it), or arrays of that shape.")
-        y = None if labels is None else _as_numpy(labels).astype(np.int64)
+        y = None if labels is None else as_numpy(labels).astype(np.int64)
         return PlainDL(ImageTensors(x, y, self.classes), bs=bs or self.valid.bs, mean=self.train.mean,
                        std=self.train.std, device=self.device)
 

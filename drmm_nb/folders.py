@@ -13,7 +13,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from fastai.data.transforms import image_extensions
 from .layers import default_size, pick_arch, MAX_SIDE
-from .images import ImageArrays, check_arrays, pil_array, image_array, plural, GREY_MODES, _as_numpy, _is_pil
+from .images import ImageArrays, check_arrays, pil_array, image_array, plural, GREY_MODES, as_numpy, is_pil
 
 # %% auto #0
 __all__ = ['IMAGE_EXTENSIONS', 'LAYOUT', 'image_files', 'held_out', 'scan_folder', 'image_headers', 'read_images', 'FolderArrays',
@@ -234,8 +234,8 @@ def _item_image(item):
     return item[0] if isinstance(item, (tuple, list)) else item
 
 def _grey(o)->bool:
-    if _is_pil(o): return o.mode in GREY_MODES
-    a = _as_numpy(o)
+    if is_pil(o): return o.mode in GREY_MODES
+    a = as_numpy(o)
     return a.ndim == 2 or (a.ndim == 3 and (a.shape[0] == 1 or (a.shape[0] not in (1, 3) and a.shape[-1] == 1)))
 
 def from_datasets(train, # labeled training set: (image, label) items; `classes` read from it if it has them
@@ -264,7 +264,7 @@ def from_datasets(train, # labeled training set: (image, label) items; `classes`
     hw = None if size is None else ((size, size) if isinstance(size, int) else tuple(size))
     if hw is None:
         first = imgs[0]
-        hw = (first.size[1], first.size[0]) if _is_pil(first) else image_array(first, channels).shape[1:]
+        hw = (first.size[1], first.size[0]) if is_pil(first) else image_array(first, channels).shape[1:]
     arrs = [image_array(o, channels, *hw) for o in imgs]
     shapes = {a.shape for a in arrs}
     if len(shapes) > 1: raise ValueError(f"The images have several shapes {sorted(shapes)[:3]}: pass size= to resize them (PIL images) "

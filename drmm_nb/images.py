@@ -14,8 +14,9 @@ from torch import Tensor
 from PIL import Image, UnidentifiedImageError
 
 # %% auto #0
-__all__ = ['GREY_MODES', 'CIFAR_FILES', 'ImageArrays', 'plural', 'check_arrays', 'from_arrays', 'pil_array', 'image_array',
-           'idx_bytes', 'read_idx', 'read_svhn_mat', 'read_cifar_batch', 'read_cifar_names']
+__all__ = ['GREY_MODES', 'CIFAR_FILES', 'ImageArrays', 'as_numpy', 'check_images', 'plural', 'check_arrays', 'to_uint8',
+           'from_arrays', 'is_pil', 'pil_array', 'image_array', 'idx_bytes', 'read_idx', 'read_svhn_mat',
+           'read_cifar_batch', 'read_cifar_names']
 
 # %% ../nbs/03a_images.ipynb #0fc60f5e
 class ImageArrays(NamedTuple):
@@ -32,11 +33,11 @@ class ImageArrays(NamedTuple):
                 f"{len(self.classes)} classes {self.classes})")
 
 # %% ../nbs/03a_images.ipynb #ba4946bb
-def _as_numpy(a)->np.ndarray:
+def as_numpy(a)->np.ndarray:
     "`a` (numpy array, torch tensor or nested list) as a numpy array on the CPU."
     return a.detach().cpu().numpy() if isinstance(a, Tensor) else np.asarray(a)
 
-def _check_images(x:np.ndarray, name:str):
+def check_images(x:np.ndarray, name:str):
     "Raise a `ValueError` unless `x` is (N, H, W) or (N, C, H, W) images, uint8 or float in [0, 1]."
     if x.ndim not in (3, 4):
         raise ValueError(f"{name} has shape {x.shape}: images must be (N, H, W) or (N, C, H, W); reshape flat or "
@@ -78,9 +79,9 @@ def check_arrays(x_train, # training images: uint8, or float in [0, 1]; (N, H, W
                  classes:list|None=None, # class names; default: labels must be >= 0
                 ):
     "Raise a `ValueError` that names the problem and its fix unless the arrays make a data set."
-    xs = {'x_train': _as_numpy(x_train), 'x_test': _as_numpy(x_test)}
-    ys = {'y_train': _as_numpy(y_train), 'y_test': _as_numpy(y_test)}
-    for xn, x in xs.items(): _check_images(x, xn)
+    xs = {'x_train': as_numpy(x_train), 'x_test': as_numpy(x_test)}
+    ys = {'y_train': as_numpy(y_train), 'y_test': as_numpy(y_test)}
+    for xn, x in xs.items(): check_images(x, xn)
     for (xn, x), (yn, y) in zip(xs.items(), ys.items()):
         if y.ndim != 1:
             raise ValueError(f"{yn} has shape {y.shape}: labels must be 1-D (N,); flatten them with y.ravel() "
@@ -113,7 +114,7 @@ def check_arrays(x_train, # training images: uint8, or float in [0, 1]; (N, H, W
                          f"{_img_shape(xs['x_test'])} (C, H, W): both must have the same shape.")
 
 # %% ../nbs/03a_images.ipynb #5cedcd11
-def _to_uint8(x:np.ndarray)->np.ndarray:
+def to_uint8(x:np.ndarray)->np.ndarray:
     "Checked images as contiguous uint8 (N, C, H, W): floats in [0, 1] are scaled to 0..255 and rounded."
     if x.ndim == 3: x = x[:, None]
     if np.issubdtype(x.dtype, np.floating): x = np.round(x * 255)
@@ -127,24 +128,24 @@ def from_arrays(x_train, # training images: uint8, or float in [0, 1]; (N, H, W)
                 x_unlabeled:np.ndarray|None=None, # more training images without labels, like `x_train`
                )->ImageArrays:
     "An `ImageArrays` from user arrays or tensors, checked by `check_arrays`; `x_unlabeled` joins the training images with label -1."
-    x_train, y_train, x_test, y_test = map(_as_numpy, (x_train, y_train, x_test, y_test))
+    x_train, y_train, x_test, y_test = map(as_numpy, (x_train, y_train, x_test, y_test))
     if x_unlabeled is not None:
-        xu = _as_numpy(x_unlabeled)
-        _check_images(xu, 'x_unlabeled'); _check_images(x_train, 'x_train')
+        xu = as_numpy(x_unlabeled)
+        check_images(xu, 'x_unlabeled'); check_images(x_train, 'x_train')
         if _img_shape(xu) != _img_shape(x_train):
             raise ValueError(f"x_unlabeled images are {_img_shape(xu)} but x_train images are {_img_shape(x_train)} "
                              f"(C, H, W): both must have the same shape.")
-        x_train = np.concatenate([_to_uint8(x_train), _to_uint8(xu)])
+        x_train = np.concatenate([to_uint8(x_train), to_uint8(xu)])
         y_train = np.concatenate([y_train.astype(np.int64), np.full(len(xu), -1, np.int64)])
     check_arrays(x_train, y_train, x_test, y_test, classes)
     if classes is None: classes = [str(i) for i in range(int(max(y_train.max(), y_test.max())) + 1)]
-    return ImageArrays(_to_uint8(x_train), y_train.astype(np.int64), _to_uint8(x_test), y_test.astype(np.int64),
+    return ImageArrays(to_uint8(x_train), y_train.astype(np.int64), to_uint8(x_test), y_test.astype(np.int64),
                        list(classes))
 
 # %% ../nbs/03a_images.ipynb #59166255
 GREY_MODES = ('1', 'L', 'LA', 'La', 'I;16', 'I;16L', 'I;16B', 'I;16N')  # PIL modes of grey images (8 and 16 bits)
 
-def _is_pil(o)->bool: return isinstance(o, Image.Image)
+def is_pil(o)->bool: return isinstance(o, Image.Image)
 
 def pil_array(im:Image.Image, # any PIL image (fastai's `PILImage` too)
               channels:int, # 1: grey ('L'), 3: colour ('RGB')
@@ -172,13 +173,13 @@ def image_array(o, # a path, a PIL image, or one image as an array: (H, W), (C, 
             with Image.open(p) as im: return pil_array(im, channels, size)
         except (UnidentifiedImageError, OSError) as e:
             raise ValueError(f"{p} cannot be read as an image ({e}); pass a file PIL can open (PNG, JPEG, ...).") from None
-    if _is_pil(o): return pil_array(o, channels, size)
-    a = _as_numpy(o)
+    if is_pil(o): return pil_array(o, channels, size)
+    a = as_numpy(o)
     if a.ndim == 2: a = a[None]
     elif a.ndim == 3 and a.shape[0] not in (1, 3) and a.shape[-1] in (1, 3): a = a.transpose(2, 0, 1)  # (H, W, C)
     if a.ndim != 3: raise ValueError(f"An image of shape {a.shape}: one image is (H, W), (C, H, W) or (H, W, C).")
-    _check_images(a[None], 'the image')
-    a = _to_uint8(a[None])[0]
+    check_images(a[None], 'the image')
+    a = to_uint8(a[None])[0]
     if a.shape[0] == channels: return a
     if a.shape[0] == 1 and channels == 3: return np.repeat(a, 3, 0)  # grey to RGB, as PIL's convert('RGB')
     if a.shape[0] == 3 and channels == 1: return pil_array(Image.fromarray(a.transpose(1, 2, 0)), 1)  # PIL's luminance
