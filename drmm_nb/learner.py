@@ -27,18 +27,16 @@ __all__ = ['OBJECTIVE_OPTIONS', 'DIAG_COLUMNS', 'LossTerm', 'DRMMCallback', 'Dia
            'plot_reliability', 'reconstruct', 'spread_over_classes', 'show_reconstructions', 'show_class_templates']
 
 # %% ../nbs/05_learner.ipynb #3d0f708c
-class LossTerm(Metric):
-    "Epoch average of one term of the DRMM objective on the training batches, shown as a column of fastai's table."
-    def __init__(self, term:str): self.term, self.total, self.count, self.active = term, 0., 0, False
-    def reset(self): pass  # the table resets metrics before validation; `DRMMCallback` resets these before training
-    def restart(self): self.total, self.count = 0., 0
+class LossTerm(ValueMetric):
+    "Epoch average of one term of the DRMM objective on the training batches: a column of fastai's table (a `ValueMetric`)."
+    def __init__(self, term:str):
+        super().__init__(self._mean, term)
+        self.term, self.total, self.count, self.active = term, 0., 0, False
+    def restart(self): self.total, self.count = 0., 0  # `DRMMCallback` restarts these before training (the table resets before validation)
     def add(self, v:float, n:int): self.total, self.count = self.total + v * n, self.count + n
-    @property
-    def value(self):
+    def _mean(self)->float:
         "The training epoch's mean during `fit`; NaN outside it (a lone `validate()` computes no training term)."
         return self.total / self.count if self.count and self.active else float('nan')
-    @property
-    def name(self): return self.term
 
 # %% ../nbs/05_learner.ipynb #a20b3d9e
 OBJECTIVE_OPTIONS = tuple(k for k in inspect.signature(drmm_objective).parameters
@@ -155,14 +153,12 @@ def after_loss(self:DRMMCallback):
 def after_batch(self:DRMMCallback): self.losses = None  # kept until here for `RenderDiagnostics`
 
 # %% ../nbs/05_learner.ipynb #721491c4
-class DiagValue(Metric):
-    "A column of fastai's table whose value `RenderDiagnostics` sets once per epoch."
-    def __init__(self, name:str): self._name, self.val, self.active = name, float('nan'), False
-    def reset(self): pass
-    @property
-    def value(self): return self.val if self.active else float('nan')  # NaN outside `fit`, like `LossTerm`
-    @property
-    def name(self): return self._name
+class DiagValue(ValueMetric):
+    "A column of fastai's table (a `ValueMetric`) whose value `RenderDiagnostics` sets once per epoch; NaN outside `fit`, like `LossTerm`."
+    def __init__(self, name:str):
+        super().__init__(self._value, name)
+        self.val, self.active = float('nan'), False
+    def _value(self)->float: return self.val if self.active else float('nan')
 
 DIAG_COLUMNS = ('std_ratio', *(f'g_{t}' for t, v in TERMS.items() if v.unsupervised), 'neg_z')  # Sec. 4's terms (`TERMS`)
 
