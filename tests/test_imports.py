@@ -36,3 +36,15 @@ def test_every_name_a_module_uses_is_defined():
         missing += [f"{f}:{m.lineno}: {m.message_args[0]}" for m in unknown
                     if m.message_args[0] not in names and not hasattr(builtins, m.message_args[0])]
     assert not missing, f"names used but defined nowhere: {missing}"
+
+def test_export_cells_are_short():
+    "One concept per export cell, none over 60 lines (issue 34): a longer class goes on in `@patch` cells, with prose before each."
+    import json
+    from pathlib import Path
+    long = []
+    for nb in sorted(Path('nbs').glob('*.ipynb')):
+        for c in json.loads(nb.read_text())['cells']:
+            src = ''.join(c['source'])
+            if c['cell_type'] == 'code' and src.startswith(('#| export', '#|export', '#| exports')) and len(src.splitlines()) > 60:
+                long.append(f"{nb.name} cell {c.get('id')}: {len(src.splitlines())} lines")
+    assert not long, f"export cells over 60 lines: {long}"
