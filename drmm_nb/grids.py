@@ -211,6 +211,10 @@ GRIDS.update({
     'mnist_sgd_10ep': Grid("MNIST N_L=100 under the paper's optimiser (SGD 0.2 -> 1e-4), 10 epochs, 3 seeds",
                            lambda: mnist_grid(seeds=range(3), epochs=10, paper_seeds=(), variants=['entropy', 'rc_kl_nn'],
                                               schedule='paper', **{**APART, 'fast': True})),  # fast throughout
+    'synthetic_apart': Grid("Sec. 5.4's Table 5 with the halves apart: the DRMM (full objective) and the plain network on the rendered "
+                            "set (synthetic_small, ConvSmall), N_L 1000 and 10000, 5 epochs, 3 seeds",
+                            lambda: make_grid('synthetic_small', [1000, 10000], range(3), ['supervised', 'rc_kl_nn'], epochs=5,
+                                              arch='conv_small', channels_last=True, **APART)),
     'fashion_mnist_apart': Grid("Fashion-MNIST N_L=100: supervised, entropy, the full objective, halves apart, 3 seeds",
                                 lambda: make_grid('fashion_mnist', [100], range(3), ['supervised', 'entropy', 'rc_kl_nn'],
                                                   epochs=FASHION_EPOCHS, channels_last=True, **APART)),
