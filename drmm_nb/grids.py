@@ -9,6 +9,8 @@ from __future__ import annotations
 import json, shutil
 from pathlib import Path
 from .layers import ARCHS, pick_arch
+from .options import _renamed
+
 
 # %% auto #0
 __all__ = ['VARIANTS', 'DIGITS_EPOCHS', 'FASHION_EPOCHS', 'FASHION_RENDER_EPOCHS', 'MNIST_EPOCHS', 'GPU_MNIST_EPOCHS',
@@ -268,7 +270,7 @@ def grid_runs(name:str)->list:
     "The runs of the grid called `name` (a key of `GRIDS`, or a JSON file `experiments/NAME.json` holding a list of runs)."
     if name in GRIDS: return GRIDS[name]()
     p = Path('experiments')/f'{name}.json'
-    if p.exists(): return json.loads(p.read_text())
+    if p.exists(): return [dict(r, opts=_renamed(r.get('opts', {}))) for r in json.loads(p.read_text())]  # (a grid written before a rename)
     raise ValueError(f"Unknown grid {name!r}: use one of {grid_names()} (drmm-experiments list shows them), or write "
                      f"experiments/{name}.json.")
 

@@ -36,7 +36,7 @@ EXTRA = {  # variant name: options on top of `VARIANTS`' base variant
 def run(variant:str, nl:int, seed:int, epochs:int=SWEEP_EPOCHS)->dict:
     base, extra = EXTRA.get(variant, (variant, {}))
     opts = dict(dataset='fashion_mnist', n_labeled=nl, seed=seed, epochs=epochs, **VARIANTS[base][0], **extra,
-                bn='together', fast=False)  # run before the halves were normalised apart (issue 20), in fp32
+                halves='together', fast=False)  # run before the halves were normalised apart (issue 20), in fp32
     tag = '' if epochs == SWEEP_EPOCHS else f'-e{epochs}'
     return dict(name=f'fashion_mnist-nl{nl}{tag}-{variant}-s{seed}', variant=variant + tag.replace('-', '_'), opts=opts)
 
