@@ -43,6 +43,8 @@ OBJECTIVE_OPTIONS = tuple(k for k in inspect.signature(drmm_objective).parameter
                           if k in LossOptions.names() and not k.startswith('alpha_'))  # what the callback hands `drmm_objective`
 
 # %% ../nbs/05_learner.ipynb #08616cd8
+_OPTION_NAMES = frozenset(LossOptions.names())  # read through `DRMMCallback.opts`, on every attribute fastai looks up
+
 class DRMMCallback(Callback):
     "Trains a `DRMM` on the semi-supervised objective $\\alpha_H L_H + \\alpha_{RC} L_{RC} + \\alpha_{KL} L_{KL} + \\alpha_{NN} L_{NN}$ (Sec. 4)."
     order = MixedPrecision.order - 1  # after_pred before MixedPrecision's, which casts `pred` and cannot cast `Latents`
@@ -63,11 +65,11 @@ class DRMMCallback(Callback):
 
     def __getattr__(self, k):
         "An option by name reads `self.opts` (`cb.alpha_kl`); any other name, fastai's way (the learner's attribute)."
-        if k in LossOptions.names() and 'opts' in self.__dict__: return getattr(self.__dict__['opts'], k)
+        if k in _OPTION_NAMES and 'opts' in self.__dict__: return getattr(self.__dict__['opts'], k)
         return super().__getattr__(k)
 
     def __setattr__(self, k, v):
-        if k in LossOptions.names():
+        if k in _OPTION_NAMES:
             raise AttributeError(f"{k} is an option: set `cb.opts = cb.opts.updated({k}={v!r})` (one object, not a copy).")
         super().__setattr__(k, v)
 
