@@ -247,6 +247,7 @@ BN_STATS = ('unlabeled', 'labeled', 'both')  # which half of a paired batch upda
 # %% ../nbs/02_layers.ipynb #d386bb64
 class DRMM(nn.Module):
     "Deep Rendering Mixture Model (Nguyen et al. 2016): bottom-up inference and top-down rendering with tied weights."
+    halves, halves_stats = 'apart', 'unlabeled'  # (a model pickled before these were options: as the callback then passed it)
     def __init__(self,
                  spec:list, # layer specs, e.g. `conv_small_spec()`
                  n_in:int=1, # image channels
@@ -257,7 +258,7 @@ class DRMM(nn.Module):
                  init:str='kaiming', # 'kaiming' or 'xavier' (authors' code) initialisation of the templates
                  class_bias:bool=False, # class layer with a bias and no BatchNorm (authors' code); paper: BatchNorm, no bias
                  name:str='drmm', # architecture name, used to pick Table 6's loss weights
-                 halves:str='together', # in training, a paired batch's labeled and unlabeled halves through the BatchNorms 'together' or 'apart' (authors)
+                 halves:str='apart', # in training, a paired batch's labeled and unlabeled halves through the BatchNorms 'apart' (authors; both presets) or 'together'
                  halves_stats:str='unlabeled', # with halves 'apart': which half moves the running statistics (`BN_STATS`)
                 ):
         super().__init__()

@@ -19,7 +19,7 @@ import fastai.callback.hook  # noqa: `Learner.summary`
 from .layers import DRMM, ARCHS
 from .speed import CPUAutocast, ChannelsLastBatches, CompileStep
 from .losses import DRMMLosses, TERMS, drmm_objective, extra_terms
-from .options import ModelOptions, LossOptions, FitOptions, RunConfig, PRESET_SOURCES, resolve
+from .options import DataOptions, ModelOptions, LossOptions, FitOptions, RunConfig, PRESET_SOURCES, RENAMED, resolve, _renamed
 
 # %% auto #0
 __all__ = ['OBJECTIVE_OPTIONS', 'DIAG_COLUMNS', 'LossTerm', 'DRMMCallback', 'DiagValue', 'RenderDiagnostics', 'DRMMLearner',
@@ -37,6 +37,8 @@ class LossTerm(ValueMetric):
     def _mean(self)->float:
         "The training epoch's mean during `fit`; NaN outside it (a lone `validate()` computes no training term)."
         return self.total / self.count if self.count and self.active else float('nan')
+    def __setstate__(self, d):  # a learner exported before this was a `ValueMetric`
+        self.__dict__.update(d); self.__dict__.setdefault('func', self._mean); self.__dict__.setdefault('metric_name', self.term)
 
 # %% ../nbs/05_learner.ipynb #a20b3d9e
 OBJECTIVE_OPTIONS = tuple(k for k in inspect.signature(drmm_objective).parameters
@@ -54,8 +56,8 @@ class DRMMCallback(Callback):
                  arch:str='conv_small', # fills the loss weights `opts` leaves None: Table 6's for this architecture
                  **overrides, # options of `LossOptions` by name, e.g. `ramp=0.5`
                 ):
-        opts = (opts or LossOptions()).updated(**overrides) if overrides or opts is None else opts
-        self.opts = opts if opts.resolved else resolve(RunConfig(preset, model=ModelOptions(arch=arch), loss=opts)).loss
+        opts = (opts or LossOptions()).updated(**_renamed(overrides)) if overrides or opts is None else opts
+        self.opts = opts if opts.resolved else resolve(RunConfig(preset, model=ModelOptions(arch=arch), loss=opts, fit=FitOptions(fast=False))).loss
         self.objective = drmm_objective  # `CompileStep` swaps in a compiled one for the length of a `fit`
         self.terms = {t: LossTerm(t) for t in TERMS}
         self.total = LossTerm('loss')  # exact epoch mean of the objective (fastai's train_loss is smoothed); not a column
@@ -77,7 +79,8 @@ class DRMMCallback(Callback):
     def alphas(self)->dict:
         "{`alpha_<term>`: weight} of every term of `TERMS`: the options', and each registered term's own."
         opt = lambda t: getattr(self.opts, t.weight, None)
-        return {t.weight: opt(t) if t.fn is None or opt(t) is not None else t.alpha for t in TERMS.values()}
+        own = lambda t: 0. if self.opts.supervised_only and t.unsupervised else t.alpha  # a registered term: its weight (0 supervised)
+        return {t.weight: opt(t) if t.fn is None or opt(t) is not None else own(t) for t in TERMS.values()}
 
     def ramp_weight(self)->float:
         "Multiplier of $\\alpha_{RC}, \\alpha_{KL}, \\alpha_{NN}$ now: $e^{-5(1-t/r)^2}$ at training progress $t < r$ = `ramp`, then 1."
@@ -161,6 +164,8 @@ class DiagValue(ValueMetric):
         super().__init__(self._value, name)
         self.val, self.active = float('nan'), False
     def _value(self)->float: return self.val if self.active else float('nan')
+    def __setstate__(self, d):  # a learner exported before this was a `ValueMetric`
+        self.__dict__.update(d); self.__dict__.setdefault('func', self._value); self.__dict__.setdefault('metric_name', d.get('_name'))
 
 DIAG_COLUMNS = ('std_ratio', *(f'g_{t}' for t, v in TERMS.items() if v.unsupervised), 'neg_z')  # Sec. 4's terms (`TERMS`)
 
@@ -338,6 +343,8 @@ def _check_paired(dls):
 
 def _config_of(dls, preset, model, loss, mixed_precision, channels_last, compile, fast, kwargs)->RunConfig:
     "The `RunConfig` of `drmm_learner`'s arguments (the options of `kwargs` are taken out of it), not yet resolved."
+    for old, new in RENAMED.items():  # an option's old name (`bn=`) still works
+        if old in kwargs: kwargs[new] = kwargs.pop(old)
     mkw = {k: kwargs.pop(k) for k in list(kwargs) if k in ModelOptions.names()}
     lkw = {k: kwargs.pop(k) for k in list(kwargs) if k in LossOptions.names()}
     bad = sorted(set(kwargs) - set(inspect.signature(Learner.__init__).parameters))
@@ -346,8 +353,10 @@ def _config_of(dls, preset, model, loss, mixed_precision, channels_last, compile
     lopts = (loss or LossOptions()).updated(**lkw)
     if getattr(dls, 'supervised_only', False) and lopts.method is None and not lopts.supervised_only:
         lopts = lopts.updated(method='supervised')  # the loaders say what to train: labeled images only
-    return RunConfig(preset, model=(model or ModelOptions()).updated(**mkw), loss=lopts,
-                     fit=FitOptions(bf16=mixed_precision, channels_last=channels_last, compile=compile, fast=fast))
+    dl = dls.train  # the data and batch the loaders hold (the data set's name they do not know: `config.data.dataset` is the default)
+    return RunConfig(preset, data=DataOptions(n_labeled=getattr(dls, 'n_labeled', None)), model=(model or ModelOptions()).updated(**mkw), loss=lopts,
+                     fit=FitOptions(bf16=mixed_precision, channels_last=channels_last, compile=compile, fast=fast,
+                                    bs=dl.bs if getattr(dl, 'bs', 1) % 2 == 0 else None, seed=getattr(dl, 'seed', 0)))
 
 # %% ../nbs/05_learner.ipynb #b12b39d5
 def drmm_learner(dls:DataLoaders, # from `drmm_nb.data.drmm_dataloaders`

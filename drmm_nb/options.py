@@ -443,12 +443,16 @@ def add_options(parser:argparse.ArgumentParser, cls, required:tuple=(), title:st
         g.add_argument(flag(f.name), dest=f.name, **kw)
     return g
 
+# %% ../nbs/04c_options.ipynb #7001bac8
 def build_parser(prog:str='drmm-train', description:str='Semi-supervised training of a DRMM (Nguyen et al. 2016).',
                  required:tuple=('out',))->argparse.ArgumentParser:
     "The `drmm-train` parser: the preset and every option of `GROUPS`, from their declarations."
     p = OptionParser(prog=prog, description=description, formatter_class=_Help)
     p.add_argument('--preset', choices=PRESET_NAMES, default='paper', help=option_docs(RunConfig)['preset'])
     for name, cls in GROUPS.items(): add_options(p, cls, required=required, title=f"{name} options")
+    for old, new in RENAMED.items():  # an option's old flag (`--bn`) still works, unlisted
+        a = next(a for a in p._actions if a.dest == new)
+        p.add_argument(flag(old), dest=new, choices=a.choices, type=a.type, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return p
 
 def config_from_args(ns:argparse.Namespace)->RunConfig:

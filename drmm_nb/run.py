@@ -13,6 +13,7 @@ import torch
 from fastai.basics import *
 from .data import load_dataset, drmm_dataloaders
 from .options import RunConfig, resolve, flat_config, speed_line
+from .losses import extra_terms
 from .learner import drmm_learner, show_reconstructions, TrainingDiverged, calibration, DIAG_COLUMNS
 from .distributed import DistRun, replicas_identical
 from .machine import machine_facts, portable_mode, same_numbers
@@ -251,6 +252,7 @@ def _train(cfg:RunConfig, dist, out:Path, mode:str)->dict:
                   indices=[int(i) for i in dls.labeled_idxs]), epochs=[], device=str(device), versions=versions(),
                   machine=machine_facts(),
                   distributed=dist.describe(fit.bs))
+    if extra_terms(): record['extra_terms'] = {n: t.alpha for n, t in extra_terms().items()}  # code, not options: a replay needs them registered
     start, elapsed, skip, means, smooth = 0, 0., 0, None, None
     out.mkdir(parents=True, exist_ok=True)
     if mode == 'resume':
