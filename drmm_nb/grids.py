@@ -213,6 +213,9 @@ GRIDS.update({
     'mnist_sgd_10ep': Grid("MNIST N_L=100 under the paper's optimiser (SGD 0.2 -> 1e-4), 10 epochs, 3 seeds",
                            lambda: mnist_grid(seeds=range(3), epochs=10, paper_seeds=(), variants=['entropy', 'rc_kl_nn'],
                                               schedule='paper', **{**APART, 'fast': True})),  # fast throughout
+    # the 50-epoch pair: Adam one-cycle, the schedule whose full objective was better on the pilot's common seeds (08c #mnist-sgd)
+    'mnist_50ep': Grid("MNIST N_L=100: entropy alone and the full objective for 50 one-cycle epochs, seed 0 (n=1: no interval), fast",
+                       lambda: mnist_grid(seeds=(0,), epochs=50, paper_seeds=(), variants=['entropy', 'rc_kl_nn'], **{**APART, 'fast': True})),
     'synthetic_apart': Grid("Sec. 5.4's Table 5 with the halves apart: the DRMM (full objective) and the plain network on the rendered "
                             "set (synthetic_small, ConvSmall), N_L 1000 and 10000, 5 epochs, 3 seeds",
                             lambda: make_grid('synthetic_small', [1000, 10000], range(3), ['supervised', 'rc_kl_nn'], epochs=5,
