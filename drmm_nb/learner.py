@@ -121,8 +121,8 @@ def target(self:DRMMCallback, x:Tensor)->Tensor|None:
 @patch
 def objective_of(self:DRMMCallback, logits:Tensor, latents, x:Tensor, y:Tensor)->DRMMLosses:
     "The objective (and its terms) of a training batch `x`, `y` whose bottom-up pass gave `logits` and `latents`."
-    w = self.ramp_weight()
-    self.weights = {t.weight: self.alphas[t.weight] * (w if t.unsupervised else 1.) for t in TERMS.values()}
+    w, alphas = self.ramp_weight(), self.alphas  # (the property builds its dict once per batch)
+    self.weights = {t.weight: alphas[t.weight] * (w if t.unsupervised else 1.) for t in TERMS.values()}
     extra = {n: self.weights[t.weight] for n, t in extra_terms().items()}
     return self.objective(get_model(self.learn.model), logits, latents, y, target=self.target(x), extra=extra or None,
                           **{t.weight: self.weights[t.weight] for t in TERMS.values() if t.fn is None},
