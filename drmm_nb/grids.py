@@ -9,15 +9,15 @@ from __future__ import annotations
 import json, shutil
 from pathlib import Path
 from .layers import ARCHS, pick_arch
-from .options import _renamed
-
+from .options import _renamed, build_parser
 
 # %% auto #0
 __all__ = ['VARIANTS', 'DIGITS_EPOCHS', 'FASHION_EPOCHS', 'FASHION_RENDER_EPOCHS', 'MNIST_EPOCHS', 'GPU_MNIST_EPOCHS',
            'TABLE1_VARIANTS', 'MNIST_OPTS', 'PAPER_TABLE1', 'PAPER_TABLE2', 'RENDER_VARIANTS', 'PAPER_SETS', 'ONE_PASS',
            'APART', 'MNIST_APART', 'MNIST_10EP', 'PAIR_SEEDS', 'FOLDER_ROOT', 'FOLDERS', 'FOLDER_EPOCHS',
-           'FOLDER_SIZE_EPOCHS', 'GRIDS', 'make_grid', 'mnist_grid', 'paper_grid', 'alpha_grid', 'bf16_grid', 'Grid',
-           'prepare_folders', 'folder_grid', 'grid_doc', 'grid_runs', 'grid_names']
+           'FOLDER_SIZE_EPOCHS', 'GRIDS', 'MNIST_RECOMMENDED', 'HELDOUT_SEEDS', 'make_grid', 'mnist_grid', 'paper_grid',
+           'alpha_grid', 'bf16_grid', 'Grid', 'prepare_folders', 'folder_grid', 'command_opts', 'grid_doc', 'grid_runs',
+           'grid_names']
 
 # %% ../nbs/08_grids.ipynb #0c116010
 VARIANTS = {  # name: (options that differ from the defaults, description)
@@ -226,6 +226,26 @@ GRIDS.update({
     'digits_portable_apart': Grid("digits_portable with the halves apart",
                                   lambda: make_grid('digits', [50], range(2), ['supervised', 'entropy', 'rc', 'rc_kl_nn'],
                                                     epochs=DIGITS_EPOCHS, portable=True, **APART)),
+})
+
+# %% ../nbs/08_grids.ipynb #2b3036a7
+MNIST_RECOMMENDED = ("drmm-train --dataset mnist --n-labeled 100 --epochs 10 --preset authors --no-class-bias "
+                     "--no-fast --channels-last")  # the README's MNIST command: mnist_apart_10ep's full objective
+HELDOUT_SEEDS = (7, 8)  # in no committed MNIST grid before mnist_heldout: held out from every verdict
+
+def command_opts(cmd:str, # a `drmm-train` command line
+                 **changes)->dict:
+    "The options a `drmm-train` command line names, as a grid's run holds them (defaults written out too), with `changes`."
+    argv = cmd.split()[1:] if cmd.split()[0] == 'drmm-train' else cmd.split()
+    p = build_parser()
+    given, named = vars(p.parse_args(argv + ['--out', '-'])), {a.split('=')[0] for a in argv if a.startswith('--')}
+    dests = {a.dest for a in p._actions if named & set(a.option_strings)}
+    return {**{k: v for k, v in given.items() if k in dests}, **changes}
+
+GRIDS.update({
+    'mnist_heldout': Grid("MNIST: the README's command (MNIST_RECOMMENDED) on held-out seeds 7 and 8, against the decided pairs",
+                          lambda: [dict(name=f"mnist-nl100-rc_kl_nn-s{s}", variant='rc_kl_nn', opts=command_opts(MNIST_RECOMMENDED, seed=s))
+                                   for s in HELDOUT_SEEDS]),
 })
 
 # %% ../nbs/08_grids.ipynb #642b972e
