@@ -7,16 +7,18 @@ Docs: https://drmm-nb.github.io/drmm_nb/reports.html.md"""
 # %% ../nbs/08a_reports.ipynb #e40066ec
 from __future__ import annotations
 import json, math, re
+from dataclasses import replace
 from pathlib import Path
 import numpy as np
-from .options import flat_config
+from .options import flat_config, RunConfig, resolved_loss
 from .losses import TERMS
 from .grids import VARIANTS, PAPER_TABLE1, PAPER_TABLE2
 
 # %% auto #0
 __all__ = ['CURVE_TERMS', 'DIAG_TERMS', 'TEST_IMAGES', 'collect', 'baseline_of', 'summarise', 'table_md', 'write_table',
            'plot_curves', 'diag_summary', 'diag_md', 'plot_diagnostics', 'verdict', 'compare', 'compare_md',
-           'table1_md', 'side_by_side_md', 'paired_columns_md']
+           'table1_md', 'side_by_side_md', 'paired_columns_md', 'trained_options', 'config_differences', 'held_out',
+           'held_out_md']
 
 # %% ../nbs/08a_reports.ipynb #6a6dbca1
 def collect(name:str, results='results')->list:
@@ -284,3 +286,50 @@ def paired_columns_md(sets:dict, # column label: records from `collect`, as `sid
         return f"{c['mean']:+.2f}, {ci} (n={c['n']})"
     for v in variants: lines.append(f"| {v} − {b} | " + ' | '.join(cell(recs, v) for recs in sets.values()) + ' |')
     return '\n'.join(lines)
+
+# %% ../nbs/08a_reports.ipynb #24af398a
+def trained_options(rec:dict)->dict:
+    "The options that decided what a record trained (flat; run options left out), `method` named as `resolved_loss` names it."
+    cfg = RunConfig.from_flat(flat_config(rec['config']))
+    if cfg.model.arch: cfg = replace(cfg, loss=resolved_loss(cfg.loss, cfg.preset, cfg.model.arch))  # only its None options filled
+    return cfg.trained()
+
+def config_differences(recs:list, ignore:tuple=('seed',))->dict:
+    "{option: its distinct values} for the options (beyond `ignore`) in which `recs` differ: {} when they are one configuration."
+    vals = {}
+    for r in recs:
+        for k, v in trained_options(r).items():
+            if k not in ignore: vals.setdefault(k, []).append(v)
+    return {k: [json.loads(x) for x in sorted({json.dumps(x) for x in v})] for k, v in vals.items() if len({json.dumps(x) for x in v}) > 1}
+
+def held_out(recs:list, # the committed runs (`collect`; several grids' records may be joined)
+             held:list, # the held-out runs
+             variant:str, dataset:str|None=None, n_labeled:int|None=None,
+             level:float=0.99, # of the prediction interval
+            )->dict:
+    "Each held-out `variant` run's test error (%) against the `level` prediction interval of the committed runs, one configuration."
+    from scipy.stats import t as student_t
+    pick = lambda rs: [r for r in rs if _variant(r) == variant and (dataset is None or r['config']['dataset'] == dataset)
+                       and (n_labeled is None or r['config']['n_labeled'] == n_labeled)]
+    base, new = pick(recs), pick(held)
+    if len(base) < 2 or not new: raise ValueError(f"held_out needs two or more committed runs of {variant!r} and one held-out run; "
+                                                  f"got {len(base)} and {len(new)}.")
+    diff = config_differences(base + new)
+    if diff: raise ValueError(f"The held-out and committed {variant!r} runs are not one configuration; they differ in {diff}. "
+                              f"Train the held-out seeds with the committed runs' options.")
+    seen = sorted({r['config']['seed'] for r in base} & {r['config']['seed'] for r in new})
+    if seen: raise ValueError(f"Seeds {seen} are committed already: held-out seeds must be new ones.")
+    e = np.array([100 * r['final']['test_error'] for r in base]); n = len(e)
+    mean, sd = float(e.mean()), float(e.std(ddof=1))
+    half = float(student_t.ppf((1 + level) / 2, n - 1) * sd * math.sqrt(1 + 1 / n))
+    rows = [dict(seed=r['config']['seed'], error=100 * r['final']['test_error']) for r in sorted(new, key=lambda r: r['config']['seed'])]
+    for r in rows: r['inside'] = mean - half <= r['error'] <= mean + half
+    return dict(variant=variant, n=n, mean=mean, std=sd, lo=mean - half, hi=mean + half, level=level, rows=rows,
+                ok=all(r['inside'] for r in rows))
+
+def held_out_md(h:dict)->str:
+    "A markdown line per held-out run of `held_out`'s result."
+    head = f"{h['level']:.0%} prediction interval of the {h['n']} committed runs"
+    lines = [f"| {h['variant']}, seed | test error % | {head} ({h['mean']:.2f} ± {h['std']:.2f}) | inside |", '|---|---|---|---|']
+    return '\n'.join(lines + [f"| {r['seed']} | {r['error']:.2f} | [{h['lo']:.2f}, {h['hi']:.2f}] | {'yes' if r['inside'] else '**no**'} |"
+                               for r in h['rows']])
