@@ -15,9 +15,10 @@ import torch.nn.functional as F
 from .layers import DRMM
 from .decoding import DecodingTable, plot_decoding
 from .options import flat_config
+from .reports import paired_interval, verdict
 
 # %% auto #0
-__all__ = ['drmm_layer_outputs', 'read_decoding', 'table5']
+__all__ = ['drmm_layer_outputs', 'read_decoding', 'table5', 'hidden_layers', 'decoding_pairs']
 
 # %% ../nbs/11_nuisance.ipynb #12730230
 def _shrink(a:torch.Tensor, max_dim:int|None)->torch.Tensor:
@@ -80,3 +81,26 @@ def table5(results_dir:str|Path, # folder holding `<kind>_nl<N_L>/metrics.json` 
             [f"{r[n][0]:.2f}" if n in r else '-' for n in nls] for k, r in sorted(rows.items(), key=lambda kv: kv[0] != 'plain (supervised-only)')]
     w = [max(len(row[i]) for row in [head] + body) for i in range(len(head))]
     return '\n'.join(' | '.join(c.ljust(n) for c, n in zip(row, w)) for row in [head, ['-'*n for n in w]] + body)
+
+# %% ../nbs/11_nuisance.ipynb #f34df619
+def hidden_layers(t:DecodingTable)->list:
+    "Indices of a table's hidden layers: all but the input and the last (class) layer."
+    return [i for i, l in enumerate(t.layers) if l not in ('input', t.layers[-1])]
+
+def decoding_pairs(path:str|Path, # a `decoding.json` whose runs carry `kind` ('drmm' or 'plain'), `n_labeled` and `seed`
+                   n_labeled:int,
+                  )->list: # one dict per variable: mean, std, lo, hi (points of decoding error), n, seeds, verdict
+    "DRMM minus plain network, each variable's decoding error (in points) averaged over the hidden layers, paired by seed (the one rule)."
+    runs = json.loads(Path(path).read_text())['runs']
+    tabs = read_decoding(path)
+    by = {(r['kind'], r['seed']): tabs[k] for k, r in runs.items() if r['n_labeled'] == n_labeled}
+    seeds = sorted(s for k, s in by if k == 'drmm' and ('plain', s) in by)
+    if not seeds: raise ValueError(f"{path} holds no DRMM and plain run of one seed at N_L = {n_labeled}.")
+    mean_hidden = lambda t: t.error[hidden_layers(t)].mean(0)
+    d = 100 * np.stack([mean_hidden(by['drmm', s]) - mean_hidden(by['plain', s]) for s in seeds])   # (seeds, variables), points
+    out = []
+    for j, v in enumerate(by['drmm', seeds[0]].nuisances):
+        m, sd, lo, hi = paired_interval(d[:, j])
+        out.append(dict(variable=v, n=len(seeds), seeds=seeds, diffs=d[:, j].round(2).tolist(), mean=m, std=sd, lo=lo, hi=hi,
+                        verdict=verdict(lo, hi, len(seeds))))
+    return out

@@ -16,9 +16,9 @@ from .grids import VARIANTS, PAPER_TABLE1, PAPER_TABLE2
 
 # %% auto #0
 __all__ = ['CURVE_TERMS', 'DIAG_TERMS', 'TEST_IMAGES', 'collect', 'baseline_of', 'summarise', 'table_md', 'write_table',
-           'plot_curves', 'diag_summary', 'diag_md', 'plot_diagnostics', 'verdict', 'compare', 'compare_md',
-           'table1_md', 'side_by_side_md', 'paired_columns_md', 'trained_options', 'config_differences', 'held_out',
-           'held_out_md']
+           'plot_curves', 'diag_summary', 'diag_md', 'plot_diagnostics', 'verdict', 'paired_interval', 'compare',
+           'compare_md', 'table1_md', 'side_by_side_md', 'paired_columns_md', 'trained_options', 'config_differences',
+           'held_out', 'held_out_md']
 
 # %% ../nbs/08a_reports.ipynb #6a6dbca1
 def collect(name:str, results='results')->list:
@@ -190,7 +190,8 @@ def plot_diagnostics(recs:list, # records from `collect`
     return fig
 
 # %% ../nbs/08a_reports.ipynb #446c2724
-TEST_IMAGES = dict(digits=450, mnist=10_000, fashion_mnist=10_000, svhn=26_032, cifar10=10_000)  # test-set sizes: errors as counts
+TEST_IMAGES = dict(digits=450, mnist=10_000, fashion_mnist=10_000, svhn=26_032, cifar10=10_000, synthetic=10_000,
+                   synthetic_small=2_000)  # test-set sizes: errors as counts
 
 def verdict(lo:float, hi:float, n:int)->str:
     "The words of a paired 95% interval [lo, hi] over n seeds: 'better', 'worse', or what it excludes."
@@ -199,11 +200,18 @@ def verdict(lo:float, hi:float, n:int)->str:
     if lo > 0: return 'worse'
     return f"not detected: effects beyond [{lo:+.2f}, {hi:+.2f}] excluded"
 
+def paired_interval(d)->tuple:
+    "(mean, SD, lo, hi) of paired differences `d`: the 95% t-interval of their mean (NaN where n is too small)."
+    from scipy.stats import t as student_t
+    d = np.asarray(d, float); n = len(d)
+    mean = float(d.mean()) if n else float('nan'); sd = float(d.std(ddof=1)) if n > 1 else float('nan')
+    half = float(student_t.ppf(0.975, n - 1) * sd / math.sqrt(n)) if n > 1 else float('nan')
+    return mean, sd, mean - half, mean + half
+
 def compare(recs:list, # records from `collect` (several grids' records may be joined)
             a:str, b:str, # variants: a minus b
             dataset:str|None=None, n_labeled:int|None=None)->dict:
     "Paired (by seed) difference of test error in points, `a` minus `b`: mean, SD, 95% t-interval, better/tie/worse, verdict."
-    from scipy.stats import t as student_t
     pick = lambda v: {r['config']['seed']: r for r in recs if _variant(r) == v
                       and (dataset is None or r['config']['dataset'] == dataset)
                       and (n_labeled is None or r['config']['n_labeled'] == n_labeled)}
@@ -212,9 +220,7 @@ def compare(recs:list, # records from `collect` (several grids' records may be j
     err = lambda r: 100 * r['final']['test_error']
     wrong = lambda r: round(r['final']['test_error'] * TEST_IMAGES.get(r['config']['dataset'], 1e6))  # images got wrong
     d = np.array([err(ra[s]) - err(rb[s]) for s in seeds]); k = np.array([wrong(ra[s]) - wrong(rb[s]) for s in seeds])
-    n = len(d); mean = float(d.mean()) if n else float('nan'); sd = float(d.std(ddof=1)) if n > 1 else float('nan')
-    half = float(student_t.ppf(0.975, n - 1) * sd / math.sqrt(n)) if n > 1 else float('nan')
-    lo, hi = mean - half, mean + half
+    n = len(d); mean, sd, lo, hi = paired_interval(d)
     return dict(a=a, b=b, dataset=dataset, n_labeled=n_labeled, n=n, seeds=seeds, mean=mean, std=sd, lo=lo, hi=hi,
                 better=int((k < 0).sum()), tie=int((k == 0).sum()), worse=int((k > 0).sum()), wins=int((k < 0).sum()),
                 verdict=verdict(lo, hi, n) if k.any() or n < 2 else f"no difference: the same test-image count in all {n} seeds")
