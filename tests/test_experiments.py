@@ -292,3 +292,10 @@ def test_a_changed_constant_and_verify(tmp_path, request, which, grid, run_name,
     if caught:
         advice = 'regenerate them' if mode == 'exact' else 'Do not regenerate the results on this evidence'
         assert 'values differ' in r.stdout and advice in r.stdout, r.stdout
+
+
+def test_synthetic_decoding_grid_refuses_other_data():
+    "`synthetic_decoding.py --grid` decodes grids of the rendered sets only, and says so before loading anything."
+    r = subprocess.run([sys.executable, str(ROOT/'experiments'/'synthetic_decoding.py'), '--grid', 'mnist_heldout'],
+                       capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert r.returncode != 0 and 'must all train on one rendered set' in r.stderr and "['mnist']" in r.stderr, r.stderr
