@@ -302,11 +302,11 @@ def trained_options(rec:dict)->dict:
 
 def config_differences(recs:list, ignore:tuple=('seed',))->dict:
     "{option: its distinct values} for the options (beyond `ignore`) in which `recs` differ: {} when they are one configuration."
-    vals = {}
+    vals = {} # option: {its values, JSON-encoded so that lists compare}
     for r in recs:
         for k, v in trained_options(r).items():
-            if k not in ignore: vals.setdefault(k, []).append(v)
-    return {k: [json.loads(x) for x in sorted({json.dumps(x) for x in v})] for k, v in vals.items() if len({json.dumps(x) for x in v}) > 1}
+            if k not in ignore: vals.setdefault(k, set()).add(json.dumps(v))
+    return {k: [json.loads(x) for x in sorted(v)] for k, v in vals.items() if len(v) > 1}
 
 def held_out(recs:list, # the committed runs (`collect`; several grids' records may be joined)
              held:list, # the held-out runs
