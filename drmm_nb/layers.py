@@ -403,7 +403,8 @@ class Arch:
         except ValueError: return False
 
 @functools.cache
-def _probe(make): return make(1, 10)  # one small copy of each architecture, to ask `out_sizes`
+def _probe(make):  # one small copy of each architecture, to ask `out_sizes`
+    with torch.random.fork_rng(devices=[]): return make(1, 10)  # its initialisation leaves the global RNG as it was
 
 ARCHS:dict = {}  # {name: Arch}, filled by `register_arch`
 ALPHA_NAMES = ('alpha_h', 'alpha_rc', 'alpha_kl', 'alpha_nn')

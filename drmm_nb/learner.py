@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt
 from fastai.basics import *
 from fastai.callback.schedule import ParamScheduler, SchedExp, LRFinder
 from fastai.callback.fp16 import MixedPrecision
+from fastai.callback.training import GradientAccumulation
 import fastai.callback.hook  # noqa: `Learner.summary`
 from .layers import DRMM, ARCHS
 from .speed import CPUAutocast, ChannelsLastBatches, CompileStep
@@ -49,7 +50,8 @@ _OPTION_NAMES = frozenset(LossOptions.names())  # read through `DRMMCallback.opt
 
 class DRMMCallback(Callback):
     "Trains a `DRMM` on the semi-supervised objective $\\alpha_H L_H + \\alpha_{RC} L_{RC} + \\alpha_{KL} L_{KL} + \\alpha_{NN} L_{NN}$ (Sec. 4)."
-    order = MixedPrecision.order - 1  # after_pred before MixedPrecision's, which casts `pred` and cannot cast `Latents`
+    order = GradientAccumulation.order - 1  # after_loss sets `loss_grad` before GradientAccumulation scales it; after_pred
+                                            # before MixedPrecision's, which casts `pred` and cannot cast `Latents`
     def __init__(self,
                  opts:LossOptions|None=None, # the objective's options (`drmm_nb.options`), used as given once resolved; None: `LossOptions()`
                  preset:str='paper', # fills the options `opts` leaves None that a preset sets (`PRESETS`)
